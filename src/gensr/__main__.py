@@ -1,0 +1,5 @@
+import sys
+
+from gensr.cli import main
+
+sys.exit(main())
