@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from torch import nn
+import torch
+from torch import Tensor, nn
+from torch.nn.functional import interpolate, pixel_shuffle
 
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -34,3 +36,103 @@ def store_hparams(init: F) -> F:
         self.hparams = {k: v for k, v in bound.arguments.items() if k != "self"}
 
     return wrapper  # type: ignore[return-value]
+
+
+def make_layer(block: Callable[[], nn.Module], n: int) -> nn.Sequential:
+    """``n`` fresh instances of ``block()`` in an ``nn.Sequential`` (state-dict keys ``0.``, ``1.``, ...)."""
+    return nn.Sequential(*(block() for _ in range(n)))
+
+
+@torch.no_grad()
+def scaled_kaiming_(modules: Iterable[nn.Module], scale: float = 0.1) -> None:
+    """Kaiming-normal init scaled by ``scale``, zero bias (ESRGAN's trick for deep residual nets).
+
+    Applies to every conv, transposed conv and linear layer inside ``modules``.
+    """
+    for root in modules:
+        for m in root.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
+                m.weight.mul_(scale)
+                if m.bias is not None:
+                    m.bias.zero_()
+
+
+def upsample_factors(scale: int) -> list[int]:
+    """Per-stage enlargement factors: 1 -> [], 2 -> [2], 3 -> [3], 4 -> [2, 2]."""
+    factors = {1: [], 2: [2], 3: [3], 4: [2, 2]}
+    if scale not in factors:
+        raise ValueError(f"scale must be one of 1, 2, 3, 4, got {scale}")
+    return list(factors[scale])
+
+
+class ConvPixelShuffle(nn.Conv2d):
+    """3x3 conv to ``out_ch * f * f`` channels, then pixel shuffle by ``f``.
+
+    Parameters are the conv's own (``weight``, ``bias``), so state-dict keys stay flat
+    (BasicSR's ``upconv1.weight``). Shape: ``(B, in, H, W) -> (B, out, H*f, W*f)``.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, factor: int) -> None:
+        super().__init__(in_ch, out_ch * factor * factor, 3, 1, 1)
+        self.factor = factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return pixel_shuffle(super().forward(x), self.factor)
+
+
+class NearestConv(nn.Conv2d):
+    """Nearest-neighbour enlargement by ``f``, then a 3x3 conv (ESRGAN's ``conv_up1``).
+
+    Shape: ``(B, in, H, W) -> (B, out, H*f, W*f)``.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, factor: int) -> None:
+        super().__init__(in_ch, out_ch, 3, 1, 1)
+        self.factor = factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(interpolate(x, scale_factor=self.factor, mode="nearest"))
+
+
+class Deconv(nn.ConvTranspose2d):
+    """Transposed convolution enlarging exactly by ``f``.
+
+    Factor 2 uses kernel 4, stride 2, padding 1; factor 3 uses kernel 5, stride 3, padding 1.
+    Shape: ``(B, in, H, W) -> (B, out, H*f, W*f)``.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, factor: int) -> None:
+        kernel = {2: 4, 3: 5}.get(factor)
+        if kernel is None:
+            raise ValueError(f"deconv upsampling supports factors 2 and 3, got {factor}")
+        super().__init__(in_ch, out_ch, kernel, stride=factor, padding=1)
+        self.factor = factor
+
+
+def upconv(upsampler: str, in_ch: int, out_ch: int, factor: int) -> nn.Module:
+    """One upsampling stage of kind ``upsampler`` (a member of :data:`UPSAMPLERS`).
+
+    Args:
+        upsampler: "pixelshuffle", "nearest" or "deconv".
+        in_ch: input channels.
+        out_ch: output channels.
+        factor: spatial enlargement (2 or 3).
+
+    Returns:
+        A module with flat ``weight``/``bias`` mapping ``(B, in_ch, H, W) -> (B, out_ch, H*f, W*f)``.
+    """
+    if upsampler == "pixelshuffle":
+        return ConvPixelShuffle(in_ch, out_ch, factor)
+    if upsampler == "nearest":
+        return NearestConv(in_ch, out_ch, factor)
+    if upsampler == "deconv":
+        return Deconv(in_ch, out_ch, factor)
+    raise ValueError(f"upsampler must be one of {', '.join(UPSAMPLERS)}, got {upsampler!r}")
+
+
+def check_choice(what: str, value: object, allowed: Iterable[object]) -> None:
+    """Raise ``ValueError`` naming ``what`` unless ``value`` is in ``allowed``."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(map(str, allowed))}, got {value!r}")

@@ -1,0 +1,100 @@
+"""SRVGGNetCompact: Real-ESRGAN's small plain-conv generator (``realesr-animevideov3``, ``-general-x4v3``).
+
+Parameter names match the official ``.pth`` files: ``body`` is one ``nn.ModuleList`` of
+``conv, act, (conv, act) * num_conv, conv`` so the weights are ``body.0.weight``, ``body.1.weight``
+(PReLU), ... With the default ``upsampler="pixelshuffle"`` the last conv produces
+``num_out_ch * scale**2`` channels that are pixel-shuffled, as in the official network. With
+``"nearest"`` or ``"deconv"`` the last conv is replaced by upsampling stages (``upconv`` + act)
+and a final conv to ``num_out_ch``, still inside ``body``. In every mode the output adds the
+nearest-upsampled input, as the official network does.
+
+``net_scale`` (default: ``scale``) covers Real-ESRGAN's ncnn ``realesr-animevideov3-x2/-x3``
+files, which are the x4 network followed by a bicubic resize inside the graph: the convolutional
+part enlarges by ``net_scale`` and the result is then resized bicubically (PyTorch/ncnn cubic
+kernel, ``align_corners=False``, no antialiasing) to exactly ``scale`` times the input.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gensr.archs.base import UPSAMPLERS, check_choice, store_hparams, upconv, upsample_factors
+
+ACT_TYPES = ("prelu", "relu", "leakyrelu")
+
+
+def _activation(act_type: str, num_feat: int) -> nn.Module:
+    if act_type == "prelu":
+        return nn.PReLU(num_parameters=num_feat)
+    if act_type == "relu":
+        return nn.ReLU(inplace=True)
+    return nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+
+class SRVGGNetCompact(nn.Module):
+    """Compact VGG-style generator; ``(B, C, H, W) -> (B, C_out, H*scale, W*scale)``, range [0, 1]."""
+
+    SCALES: ClassVar[dict[str, tuple[int, ...]]] = {
+        "pixelshuffle": (1, 2, 3, 4),
+        "nearest": (2, 3, 4),
+        "deconv": (2, 3, 4),
+    }
+    """Supported scales per upsampler."""
+
+    @store_hparams
+    def __init__(
+        self,
+        *,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        num_feat: int = 64,
+        num_conv: int = 16,
+        scale: int = 4,
+        act_type: str = "prelu",
+        upsampler: str = "pixelshuffle",
+        net_scale: int | None = None,
+    ) -> None:
+        super().__init__()
+        check_choice("upsampler", upsampler, UPSAMPLERS)
+        check_choice("act_type", act_type, ACT_TYPES)
+        check_choice("SRVGGNetCompact scale", scale, (1, 2, 3, 4))
+        self.net_scale = scale if net_scale is None else net_scale
+        check_choice(
+            f"SRVGGNetCompact {'net_scale' if net_scale else 'scale'} with upsampler {upsampler!r}",
+            self.net_scale,
+            self.SCALES[upsampler],
+        )
+        if num_in_ch != num_out_ch:
+            # the output adds the upsampled input, channel by channel
+            raise ValueError(f"num_in_ch ({num_in_ch}) must equal num_out_ch ({num_out_ch})")
+        self.scale = scale
+        net_s = self.net_scale
+        self.body = nn.ModuleList([nn.Conv2d(num_in_ch, num_feat, 3, 1, 1), _activation(act_type, num_feat)])
+        for _ in range(num_conv):
+            self.body.append(nn.Conv2d(num_feat, num_feat, 3, 1, 1))
+            self.body.append(_activation(act_type, num_feat))
+        if upsampler == "pixelshuffle":
+            self.body.append(nn.Conv2d(num_feat, num_out_ch * net_s * net_s, 3, 1, 1))
+            self.shuffle: nn.Module = nn.PixelShuffle(net_s)
+        else:
+            for f in upsample_factors(net_s):
+                self.body.append(upconv(upsampler, num_feat, num_feat, f))
+                self.body.append(_activation(act_type, num_feat))
+            self.body.append(nn.Conv2d(num_feat, num_out_ch, 3, 1, 1))
+            self.shuffle = nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = x
+        for layer in self.body:
+            out = layer(out)
+        out = self.shuffle(out)  # (B, C_out, H*n, W*n), n = net_scale
+        out = out + F.interpolate(x, scale_factor=self.net_scale, mode="nearest")
+        if self.net_scale != self.scale:
+            h, w = x.shape[-2:]
+            out = F.interpolate(
+                out, size=(h * self.scale, w * self.scale), mode="bicubic", align_corners=False
+            )
+        return out  # (B, C_out, H*s, W*s)

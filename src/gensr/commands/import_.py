@@ -1,0 +1,145 @@
+"""``gensr import``: third-party weights (.pth/.pt, ncnn .param + .bin) -> a gensr model file."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+NAME = "import"
+HELP = "Convert third-party weights (.pth/.pt, ncnn .param+.bin) into a gensr .safetensors model file."
+EXAMPLE = (
+    "Examples:\n"
+    "  gensr import RealESRGAN_x4plus.pth -o realesrgan-x4.safetensors\n"
+    "  gensr import x4.param x4.bin -o x4.safetensors\n"
+    "  gensr import a.pth b.pth -o models/      (several models: -o is a folder)"
+)
+
+PTH_SUFFIXES = (".pth", ".pt")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model to convert: a ``.pth`` file, or an ncnn ``.param`` with its ``.bin``."""
+
+    kind: str  # "pth" | "ncnn"
+    path: Path  # the .pth or the .param
+    bin: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.path} + {self.bin.name}" if self.bin else str(self.path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="FILE", help=".pth/.pt file(s), or ncnn .param (+ .bin)")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="OUT",
+        help="output .safetensors file; a folder when several models are given",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dtype", choices=("fp32", "fp16"), default="fp32", help="storage precision of the weights"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def plan_jobs(inputs: list[str]) -> tuple[list[Job], list[str]]:
+    """Group input paths into conversion jobs; an ncnn ``.param`` pairs with the ``.bin`` of its stem.
+
+    Returns:
+        ``(jobs, errors)``: errors are one-line messages naming the file.
+    """
+    jobs: list[Job] = []
+    errors: list[str] = []
+    paths = [Path(p) for p in inputs]
+    bins = {p.with_suffix(""): p for p in paths if p.suffix.lower() == ".bin"}
+    params = {p.with_suffix("") for p in paths if p.suffix.lower() == ".param"}
+    for p in paths:
+        suffix = p.suffix.lower()
+        if suffix in PTH_SUFFIXES:
+            jobs.append(Job("pth", p))
+        elif suffix == ".param":
+            b = bins.get(p.with_suffix(""), p.with_suffix(".bin"))
+            if not b.is_file():
+                errors.append(f"{p}: no matching ncnn weights file {b.name}")
+            else:
+                jobs.append(Job("ncnn", p, b))
+        elif suffix == ".bin":
+            if p.with_suffix("") in params:
+                continue  # taken with its .param
+            param = p.with_suffix(".param")
+            if param.is_file():
+                jobs.append(Job("ncnn", param, p))
+            else:
+                errors.append(f"{p}: ncnn weights without a {param.name} next to them")
+        else:
+            errors.append(f"{p}: unknown model file type (expected .pth, .pt, or ncnn .param/.bin)")
+    return jobs, errors
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def convert(job: Job) -> nn.Module:
+    """Build the gensr generator for one job (lazy imports: ncnn support is optional)."""
+    if job.kind == "pth":
+        from gensr.convert_pth import import_pth
+
+        return import_pth(job.path)
+    from gensr.ncnn import import_ncnn
+
+    assert job.bin is not None
+    return import_ncnn(job.path, job.bin)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gensr.archs import arch_name
+    from gensr.models import save_model
+
+    jobs, errors = plan_jobs(args.inputs)
+    for e in errors:
+        print(f"gensr import: {e}", file=sys.stderr)  # noqa: T201
+    if not jobs:
+        return 1 if errors else 2
+    out = Path(args.output)
+    as_dir = len(jobs) > 1 or out.is_dir() or args.output.endswith(("/", "\\"))
+    if not as_dir and out.suffix.lower() != ".safetensors":
+        print(f"gensr import: {out}: the output must be a .safetensors file", file=sys.stderr)  # noqa: T201
+        return 2
+    dtype = torch.float16 if args.dtype == "fp16" else torch.float32
+    failed = len(errors)
+    for job in jobs:
+        dest = out / f"{job.path.stem}.safetensors" if as_dir else out
+        if dest.exists() and not args.overwrite:
+            print(f"gensr import: {dest}: exists (use --overwrite to replace it)", file=sys.stderr)  # noqa: T201
+            failed += 1
+            continue
+        try:
+            net = convert(job)
+            info = {
+                "source": job.path.name,
+                "source_format": job.kind,
+                "source_sha256": _sha256(job.path),
+            }
+            if job.bin is not None:
+                info["source_bin"] = job.bin.name
+            save_model(dest, net, info=info, dtype=dtype)
+        except (ValueError, OSError, ImportError) as e:
+            msg = str(e) if str(job.path) in str(e) else f"{job.label}: {e}"
+            print(f"gensr import: {msg}", file=sys.stderr)  # noqa: T201
+            failed += 1
+            continue
+        n = sum(p.numel() for p in net.parameters())
+        scale = net.hparams["scale"]  # type: ignore[index]
+        print(f"{dest}: {arch_name(net)} x{scale}, {n / 1e6:.3f}M params (from {job.label})")  # noqa: T201
+    return 1 if failed else 0

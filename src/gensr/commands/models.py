@@ -1,0 +1,46 @@
+"""``gensr models``: list built-in and cached models with their architecture, scale and size."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "models"
+HELP = "List built-in and cached models (name, architecture, scale, parameters, file)."
+EXAMPLE = "Example: gensr models"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", action="store_true", help="also print each model's provenance")
+
+
+def run(args: argparse.Namespace) -> int:
+    from safetensors import safe_open
+
+    from gensr.models import DEFAULT_MODEL, ModelFileError, cache_dir, list_models, read_model_info
+
+    rows = []
+    for name, path in list_models().items():
+        try:
+            info = read_model_info(path)
+        except ModelFileError as e:
+            rows.append((name, "?", "?", "?", f"{path} ({e})"))
+            continue
+        with safe_open(str(path), framework="pt") as f:
+            n = sum(_prod(f.get_slice(k).get_shape()) for k in f.keys())
+        tag = " (default)" if name == DEFAULT_MODEL else ""
+        rows.append((name + tag, info.arch, f"x{info.scale}", f"{n / 1e6:.2f}M", str(path)))
+        if args.verbose and info.info:
+            rows.append(("", "", "", "", str(info.info)))
+    header = ("name", "arch", "scale", "params", "file")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for r in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])  # noqa: T201
+    print(f"user models: {cache_dir() / 'models'}")  # noqa: T201
+    return 0
+
+
+def _prod(shape: list[int]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
