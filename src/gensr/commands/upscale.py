@@ -1,0 +1,264 @@
+"""``gensr upscale``: upscale image files, folders and globs with a gensr model."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from gensr.imageio import FORMATS, ImageReadError, list_images, read_image, write_image
+from gensr.infer import ALPHA_METHODS, PRECISIONS, Upscaler, resolve_device, resolve_precision
+
+NAME = "upscale"
+HELP = "Upscale images (files, folders, glob patterns) with a super-resolution model."
+EXAMPLE = """examples:
+  gensr upscale photo.jpg -o out/
+  gensr upscale photo.jpg -o big.png
+  gensr upscale pictures/ -o upscaled/ --model my_model.safetensors --tile 256
+  gensr upscale "scans/**/*.tif" -o out/ --device cuda --precision bf16
+
+Output files are named <name>_x<scale>.<ext> (see --suffix, --format); folder inputs keep
+their subfolders. Exit code 0: all done; 1: some inputs failed (each named on stderr); 2: usage."""
+
+OUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif", "bmp": ".bmp"}
+_CANONICAL = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+WHOLE_IMAGE = 1 << 30
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default=".",
+        metavar="OUT",
+        help="output folder (created), or an output file name when there is one input (default: .)",
+    )
+    p.add_argument(
+        "--model", default=None, metavar="NAME|FILE", help="built-in model name or .safetensors file"
+    )
+    p.add_argument(
+        "--scale", type=int, default=None, metavar="N", help="expected factor; must match the model's"
+    )
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="tile side in input pixels (default: automatic; 0: none)",
+    )
+    p.add_argument("--overlap", type=int, default=None, metavar="PX", help="tile context in input pixels")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    p.add_argument(
+        "--precision", choices=list(PRECISIONS), default="fp32", help="default: fp32; fp16 needs CUDA"
+    )
+    p.add_argument(
+        "--format",
+        choices=["same", *OUT_EXTENSIONS],
+        default="same",
+        help="output format (default: same as input)",
+    )
+    p.add_argument("--suffix", default="_x{scale}", help="added to output names (default: _x{scale})")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1..100 (default: 95)")
+    p.add_argument(
+        "--alpha", choices=ALPHA_METHODS, default="bicubic", help="how alpha is upscaled (default: bicubic)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-file lines")
+
+
+@dataclass(frozen=True)
+class _Job:
+    src: Path
+    subdir: Path  # relative folder under OUT (for folder and glob inputs)
+
+
+def _say(msg: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(msg, file=sys.stderr)
+
+
+def _usage(msg: str) -> int:
+    print(f"gensr upscale: error: {msg}", file=sys.stderr)  # noqa: T201
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.quality <= 100:
+        return _usage("--quality must be in 1..100")
+    if args.tile is not None and args.tile < 0 or args.overlap is not None and args.overlap < 0:
+        return _usage("--tile and --overlap must be >= 0")
+    try:
+        args.suffix.format(scale=1)
+    except (KeyError, IndexError, ValueError):
+        return _usage(f"--suffix {args.suffix!r}: only {{scale}} may be used")
+    try:
+        device = resolve_device(args.device)
+        resolve_precision(args.precision, device)
+    except ValueError as e:
+        return _usage(str(e))
+    try:
+        net, scale, model_name = _load_model(args.model)
+    except Exception as e:  # noqa: BLE001 - any failure to find or load the model is a usage error
+        return _usage(f"model: {e}")
+    if args.scale is not None and args.scale != scale:
+        return _usage(
+            f"model {model_name} upscales x{scale}, not x{args.scale} (gensr never resizes after the model)"
+        )
+
+    failed = 0
+    jobs: list[_Job] = []
+    for inp in args.inputs:
+        try:
+            found = list_images([inp])
+        except OSError as e:
+            _say(f"gensr: {inp}: {e.strerror or e}")
+            failed += 1
+            continue
+        if not found:
+            _say(f"gensr: {inp}: no image files found")
+            failed += 1
+        base = _base_folder(inp)
+        for f in found:
+            sub = f.parent.relative_to(base) if base is not None and f.is_relative_to(base) else Path()
+            jobs.append(_Job(f, sub))
+    out = Path(args.output)
+    file_target = (
+        out.suffix.lower() in FORMATS and not out.is_dir() and not args.output.endswith(("/", os.sep))
+    )
+    if file_target and len(jobs) + failed > 1:
+        return _usage(
+            f"-o {args.output} is a file name, but there are {len(jobs) + failed} inputs; give a folder"
+        )
+
+    tile = WHOLE_IMAGE if args.tile == 0 else args.tile
+    up = Upscaler(
+        net,
+        scale=scale,
+        device=device,
+        precision=args.precision,
+        tile=tile,
+        overlap=args.overlap,
+        alpha=args.alpha,
+    )
+    total = len(jobs) + failed
+    failed += _run_jobs(args, up, jobs, out, file_target)
+    if failed and total > 1:
+        _say(f"gensr: {failed} of {total} inputs failed")
+    return 1 if failed else 0
+
+
+def _run_jobs(args: argparse.Namespace, up: Upscaler, jobs: list[_Job], out: Path, file_target: bool) -> int:
+    from tqdm import tqdm
+
+    disable = True if args.quiet else None  # None: bars only on a terminal
+    failed = 0
+    written: dict[Path, Path] = {}
+    files = tqdm(jobs, desc="images", unit="img", file=sys.stderr, disable=disable, dynamic_ncols=True)
+    for job in files:
+        t0 = time.perf_counter()
+        try:
+            img = read_image(job.src)
+        except ImageReadError as e:
+            _say(f"gensr: {e}")
+            failed += 1
+            continue
+        dst = out if file_target else out / job.subdir / _out_name(job.src, img.format, args, up.scale)
+        problem = _check_destination(dst, job.src, written, args.overwrite)
+        if problem:
+            _say(f"gensr: {dst}: {problem}")
+            failed += 1
+            continue
+        bar = tqdm(
+            total=img.height * img.width,
+            desc=job.src.name[:24],
+            unit="px",
+            unit_scale=True,
+            leave=False,
+            file=sys.stderr,
+            disable=disable,
+            dynamic_ncols=True,
+        )
+
+        def progress(done: int, total: int, bar: tqdm = bar) -> None:  # type: ignore[type-arg]
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            sr = up.upscale(img, progress)
+            write_image(dst, sr, overwrite=args.overwrite, quality=args.quality)
+        except (OSError, FloatingPointError, RuntimeError, ValueError) as e:
+            # OSError: cannot write; RuntimeError: device out of memory even at the smallest tile
+            bar.close()
+            _say(f"gensr: {job.src}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            failed += 1
+            continue
+        bar.close()
+        written[dst.resolve()] = job.src
+        if not args.quiet:
+            _say(
+                f"{job.src} -> {dst}  {img.width}x{img.height} -> {sr.width}x{sr.height}"
+                f"  {time.perf_counter() - t0:.1f} s"
+            )
+    return failed
+
+
+def _check_destination(dst: Path, src: Path, written: dict[Path, Path], overwrite: bool) -> str | None:
+    """Why ``dst`` must not be written, or None."""
+    key = dst.resolve()
+    if key == src.resolve():
+        return "the output would replace its input; use another --suffix or -o"
+    if key in written:
+        return f"already written in this run from {written[key]}; use another --suffix or --format"
+    if not overwrite and (dst.exists() or dst.is_symlink()):
+        return "already exists (use --overwrite to replace it)"
+    return None
+
+
+def _out_name(src: Path, fmt: str | None, args: argparse.Namespace, scale: int) -> str:
+    if args.format != "same":
+        ext = OUT_EXTENSIONS[args.format]
+    elif src.suffix.lower() in FORMATS:
+        ext = src.suffix
+    else:
+        ext = _CANONICAL.get(fmt or "", ".png")
+    return f"{src.stem}{args.suffix.format(scale=scale)}{ext}"
+
+
+def _base_folder(inp: str) -> Path | None:
+    """The folder whose subfolders are kept in the output: the input folder, or a glob's fixed prefix."""
+    p = Path(inp)
+    if p.is_dir():
+        return p
+    if p.exists() or not glob.has_magic(inp):
+        return None
+    fixed: list[str] = []
+    for part in p.parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path()
+
+
+def _load_model(model: str | None) -> tuple[nn.Module, int, str]:
+    """(network, scale, display name) for a built-in model name or a model file."""
+    from gensr import models
+
+    resolve = getattr(models, "resolve_model", None)
+    if resolve is not None:
+        path = Path(resolve(model))
+    elif model is None:
+        raise FileNotFoundError("no built-in model in this build; pass --model FILE.safetensors")
+    else:
+        path = Path(model)
+    net, info = models.load_model(path)
+    return net, int(info.scale), path.name

@@ -1,0 +1,114 @@
+"""Inference: upscale :class:`~gensr.imageio.Image` objects with a generator on one device.
+
+The pieces live in small modules and are re-exported here: devices and precisions
+(:mod:`gensr.devices`), seamless tiling (:mod:`gensr.tiling`) and alpha (:mod:`gensr.alpha`).
+Alpha is not run through the network by default: see :mod:`gensr.alpha` for why and how halos
+are avoided.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gensr.alpha import fill_transparent, upscale_alpha
+from gensr.devices import PRECISIONS, resolve_device, resolve_precision
+from gensr.imageio import Image
+from gensr.tiling import Progress, auto_tile, pad_to_multiple, prepare_net, size_multiple, tile_upscale
+
+__all__ = [
+    "ALPHA_METHODS",
+    "PRECISIONS",
+    "Upscaler",
+    "auto_tile",
+    "fill_transparent",
+    "pad_to_multiple",
+    "resolve_device",
+    "resolve_precision",
+    "size_multiple",
+    "tile_upscale",
+    "upscale_alpha",
+    "upscale_image",
+]
+
+ALPHA_METHODS = ("bicubic", "net")
+
+
+class Upscaler:
+    """A generator ready to upscale :class:`~gensr.imageio.Image` objects on one device.
+
+    Args:
+        net: the generator (moved to the device and precision once, here).
+        scale: its factor; None reads ``net.hparams["scale"]`` or ``net.scale``.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or a device.
+        precision: ``fp32`` (default), ``bf16``, ``fp16`` (CUDA only).
+        tile: tile side in input pixels; None = automatic.
+        overlap: tile context in input pixels; None = from the network's depth.
+        alpha: ``bicubic`` (default) or ``net`` (alpha run through the network as grey).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        scale: int | None = None,
+        device: str | torch.device = "auto",
+        precision: str = "fp32",
+        tile: int | None = None,
+        overlap: int | None = None,
+        alpha: str = "bicubic",
+    ) -> None:
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        if scale is None:
+            scale = int(getattr(net, "hparams", {}).get("scale", getattr(net, "scale", 0)))
+        if scale < 1:
+            raise ValueError("scale unknown: pass scale= for a network without hparams['scale']")
+        if alpha not in ALPHA_METHODS:
+            raise ValueError(f"unknown alpha method {alpha!r}; use {', '.join(ALPHA_METHODS)}")
+        self.net, self.scale, self.tile, self.overlap, self.alpha = net, scale, tile, overlap, alpha
+        prepare_net(net, self.device, self.dtype)
+
+    def upscale_tensor(self, lr: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> (B, 3, H*s, W*s) in [0, 1], on the CPU."""
+        return tile_upscale(
+            self.net,
+            lr,
+            scale=self.scale,
+            tile=self.tile,
+            overlap=self.overlap,
+            device=self.device,
+            dtype=self.dtype,
+            progress=progress,
+        )
+
+    def upscale(self, image: Image, progress: Progress | None = None) -> Image:
+        """Upscale an image, keeping alpha, bit depth, grey mode, EXIF and ICC."""
+        rgb = image.rgb
+        alpha = image.alpha
+        if alpha is not None:
+            rgb = fill_transparent(rgb, alpha)
+        sr = self.upscale_tensor(rgb, progress)  # (1, 3, H*s, W*s)
+        if alpha is not None:
+            if self.alpha == "net" and not bool((alpha == 1).all()):
+                alpha = self.upscale_tensor(alpha.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
+            else:
+                alpha = upscale_alpha(alpha, self.scale)
+        if image.gray:
+            sr = sr.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
+        return image.replace(rgb=sr, alpha=alpha)
+
+
+def upscale_image(
+    net: nn.Module,
+    image: Image,
+    *,
+    scale: int | None = None,
+    tile: int | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "fp32",
+    progress: Progress | None = None,
+) -> Image:
+    """One-call form of :class:`Upscaler`: upscale ``image`` with ``net``."""
+    up = Upscaler(net, scale=scale, device=device, precision=precision, tile=tile)
+    return up.upscale(image, progress)

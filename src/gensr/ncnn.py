@@ -1,0 +1,404 @@
+"""Read ncnn models (``.param`` text graph + ``.bin`` weights) into gensr generators.
+
+Real-ESRGAN's released ncnn files (``realesrgan-x4plus``, ``realesrgan-x4plus-anime``,
+``realesr-animevideov3-x2/x3/x4``) and RealSR's ``REALSR_DF2K_UP4X`` are RRDBNet or
+SRVGGNetCompact graphs. :func:`import_ncnn` recognises the family from the graph, derives the
+hyperparameters, copies the weights (fp16 blobs become the same values in float32), and then
+checks the result: the gensr module and a direct interpretation of the ncnn graph
+(:func:`run_graph`) must give the same output on a small input, or the import fails.
+
+The ncnn file format, as read here:
+
+- ``.param``: magic ``7767517``; ``layer_count blob_count``; one line per layer,
+  ``Type name n_bottoms n_tops bottoms... tops... key=value...``. Keys ``<= -23300`` hold arrays
+  for id ``-23300 - key``, written ``count,v1,v2,...``. Values with ``.`` or ``e`` are floats.
+- ``.bin``: the weights of each layer in layer order. A ``Convolution`` weight starts with a
+  4-byte tag (``0x01306B47``: fp16 data padded to 4 bytes; ``0``: raw fp32); its bias and a
+  ``PReLU``'s slopes are raw fp32 without a tag. Weight layout is PyTorch's ``(out, in, kh, kw)``.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gensr.archs.compact import SRVGGNetCompact
+from gensr.archs.rrdbnet import RRDBNet
+
+PARAM_MAGIC = 7767517
+TAG_FP16 = 0x01306B47
+TAG_INT8 = 0x000D4B38
+
+ParamValue = int | float | tuple[int | float, ...]
+Weights = dict[str, dict[str, np.ndarray]]
+
+COMPACT_TYPES = frozenset("Input Split Convolution PReLU ReLU PixelShuffle Interp BinaryOp".split())
+"""Layer types of an SRVGGNetCompact graph (Real-ESRGAN's ``realesr-animevideov3``)."""
+RRDBNET_TYPES = frozenset("Input Split Convolution Concat Eltwise Interp BinaryOp".split())
+"""Layer types of an RRDBNet graph (``realesrgan-x4plus``, RealSR)."""
+LAYER_TYPES = tuple(sorted(COMPACT_TYPES | RRDBNET_TYPES))
+"""Every ncnn layer type gensr reads; any other type is an error naming it."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One line of a ``.param`` file; ``params`` maps ncnn's parameter ids to values or arrays."""
+
+    type: str
+    name: str
+    bottoms: tuple[str, ...]
+    tops: tuple[str, ...]
+    params: dict[int, ParamValue]
+
+    def get(self, key: int, default: ParamValue) -> ParamValue:
+        """Parameter ``key``, or ncnn's default for it."""
+        return self.params.get(key, default)
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A parsed ``.param`` file: layers in file order (ncnn writes them topologically sorted)."""
+
+    path: Path
+    layers: tuple[Layer, ...]
+
+    def of_type(self, layer_type: str) -> list[Layer]:
+        """The layers of one type, in file order."""
+        return [la for la in self.layers if la.type == layer_type]
+
+
+def _value(text: str) -> int | float:
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+def parse_param(path: str | Path) -> Graph:
+    """Parse an ncnn ``.param`` text file.
+
+    Args:
+        path: the ``.param`` file.
+
+    Returns:
+        The :class:`Graph`. Raises ``ValueError`` naming the file when it is malformed.
+    """
+    path = Path(path)
+    lines = [ln.split() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not lines or lines[0] != [str(PARAM_MAGIC)]:
+        raise ValueError(f"{path}: not an ncnn .param file (first line must be {PARAM_MAGIC})")
+    try:
+        n_layers, _n_blobs = (int(v) for v in lines[1])
+        layers = []
+        for tokens in lines[2:]:
+            ltype, name, nb, nt = tokens[0], tokens[1], int(tokens[2]), int(tokens[3])
+            blobs, params = tokens[4 : 4 + nb + nt], {}
+            if len(blobs) != nb + nt:
+                raise ValueError(f"layer {name!r} lists fewer than {nb} + {nt} blobs")
+            for item in tokens[4 + nb + nt :]:
+                key, _, text = item.partition("=")
+                if int(key) > -23300:
+                    params[int(key)] = _value(text)
+                    continue
+                count, *vals = text.split(",")
+                if int(count) != len(vals):
+                    raise ValueError(f"array {item!r} declares {count} values, has {len(vals)}")
+                params[-23300 - int(key)] = tuple(_value(v) for v in vals)
+            layers.append(Layer(ltype, name, tuple(blobs[:nb]), tuple(blobs[nb:]), params))
+    except (ValueError, IndexError) as err:
+        raise ValueError(f"{path}: malformed ncnn .param file: {err}") from err
+    if len(layers) != n_layers:
+        raise ValueError(f"{path}: header says {n_layers} layers, file has {len(layers)}")
+    return Graph(path, tuple(layers))
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.data, self.pos, self.path = path.read_bytes(), 0, path
+
+    def take(self, n: int, what: str) -> bytes:
+        if self.pos + n > len(self.data):
+            raise ValueError(f"{self.path}: file ends inside {what} (needs {n} bytes at {self.pos})")
+        self.pos += n
+        return self.data[self.pos - n : self.pos]
+
+    def raw_fp32(self, count: int, what: str) -> np.ndarray:
+        return np.frombuffer(self.take(4 * count, what), dtype="<f4").astype(np.float32)
+
+    def tagged(self, count: int, what: str) -> np.ndarray:
+        (tag,) = struct.unpack("<I", self.take(4, what))
+        if tag == TAG_FP16:
+            data = self.take((2 * count + 3) // 4 * 4, what)  # padded to 4 bytes
+            return np.frombuffer(data[: 2 * count], dtype="<f2").astype(np.float32)
+        if tag == 0:
+            return self.raw_fp32(count, what)
+        kind = "int8" if tag == TAG_INT8 else "quantized"
+        raise ValueError(f"{self.path}: {what} is {kind} data (tag 0x{tag:08X}); gensr reads fp16 and fp32")
+
+
+def read_bin(graph: Graph, path: str | Path) -> Weights:
+    """Read the weights of ``graph`` from its ``.bin`` file.
+
+    Args:
+        graph: the parsed ``.param`` file the weights belong to.
+        path: the ``.bin`` file.
+
+    Returns:
+        ``{layer name: {"weight": (out, in, kh, kw), "bias": (out,)}}`` for ``Convolution`` and
+        ``{layer name: {"slope": (n,)}}`` for ``PReLU``; float32 arrays.
+    """
+    reader = _Reader(Path(path))
+    weights: Weights = {}
+    for la in graph.layers:
+        where = f"{graph.path}: layer {la.name!r}"
+        if la.type not in LAYER_TYPES:
+            raise ValueError(f"{where}: unsupported ncnn layer type {la.type!r}; gensr reads {LAYER_TYPES}")
+        if la.type == "Convolution":
+            if int(la.get(8, 0)) or int(la.get(19, 0)):
+                raise ValueError(f"{where}: int8 or dynamic-weight convolutions are not supported")
+            out, size, kw = int(la.get(0, 0)), int(la.get(6, 0)), int(la.get(1, 0))
+            kh = int(la.get(11, kw))
+            if out <= 0 or kw <= 0 or size % (out * kh * kw):
+                raise ValueError(f"{where}: weight size {size} does not fit {out} outputs of {kh}x{kw}")
+            weights[la.name] = {
+                "weight": reader.tagged(size, f"weight of {la.name!r}").reshape(out, -1, kh, kw)
+            }
+            if int(la.get(5, 0)):
+                weights[la.name]["bias"] = reader.raw_fp32(out, f"bias of {la.name!r}")
+        elif la.type == "PReLU":
+            weights[la.name] = {"slope": reader.raw_fp32(int(la.get(0, 0)), f"slopes of {la.name!r}")}
+    if reader.pos != len(reader.data):
+        left = len(reader.data) - reader.pos
+        raise ValueError(f"{path}: {left} bytes left after the last layer of {graph.path.name}; wrong .bin?")
+    return weights
+
+
+def _fused_act(la: Layer) -> tuple[str, float]:
+    """A Convolution's own activation (ncnn params 9 and 10) as ``(kind, slope)``."""
+    kind, args = int(la.get(9, 0)), la.get(10, ())
+    slope = float(args[0]) if isinstance(args, tuple) and args else 0.0
+    return {0: ("none", 0.0), 1: ("relu", 0.0), 2: ("leaky", slope)}.get(kind, (f"type {kind}", 0.0))
+
+
+def _geometry(la: Layer) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int, int, int]]:
+    """A Convolution's ``(stride_hw, dilation_hw, pad_lrtb)``; h defaults to w, right/bottom to left/top."""
+    dil_w, stride_w, pad_l = int(la.get(2, 1)), int(la.get(3, 1)), int(la.get(4, 0))
+    pad_t = int(la.get(14, pad_l))
+    pads = (pad_l, int(la.get(15, pad_l)), pad_t, int(la.get(16, pad_t)))
+    return (int(la.get(13, stride_w)), stride_w), (int(la.get(12, dil_w)), dil_w), pads
+
+
+def _conv(x: torch.Tensor, la: Layer, w: dict[str, torch.Tensor], where: str) -> torch.Tensor:
+    stride, dilation, pads = _geometry(la)
+    if min(pads) < 0 or float(la.get(18, 0.0)) != 0.0:
+        raise ValueError(f"{where}: 'same'-style or non-zero padding is not supported")
+    y = F.conv2d(F.pad(x, pads), w["weight"], w.get("bias"), stride, 0, dilation)
+    kind, slope = _fused_act(la)
+    if kind not in ("none", "relu", "leaky"):
+        raise ValueError(f"{where}: fused activation {kind} is not supported (only none, relu, leaky relu)")
+    return y if kind == "none" else F.leaky_relu(y, slope)
+
+
+def _interp(x: torch.Tensor, la: Layer, where: str) -> torch.Tensor:
+    kind, hs, ws = int(la.get(0, 0)), float(la.get(1, 1.0)), float(la.get(2, 1.0))
+    oh, ow = int(la.get(3, 0)), int(la.get(4, 0))
+    size = (oh, ow) if oh and ow else (int(x.shape[-2] * hs), int(x.shape[-1] * ws))
+    modes = {1: "nearest", 2: "bilinear", 3: "bicubic"}
+    if kind not in modes or int(la.get(5, 0)):
+        raise ValueError(f"{where}: Interp type {kind} (dynamic size {la.get(5, 0)}) is not supported")
+    if kind == 1:
+        return F.interpolate(x, size=size, mode="nearest")
+    return F.interpolate(x, size=size, mode=modes[kind], align_corners=bool(la.get(6, 0)))
+
+
+def run_graph(graph: Graph, weights: Weights, x: torch.Tensor) -> torch.Tensor:
+    """Run an ncnn graph directly with PyTorch ops (the reference :func:`import_ncnn` checks against).
+
+    Args:
+        graph: the parsed ``.param`` file.
+        weights: its weights from :func:`read_bin`.
+        x: ``(B, C, H, W)`` input for the graph's ``Input`` layer.
+
+    Returns:
+        The blob named ``output`` (else the last layer's first top).
+    """
+    blobs: dict[str, torch.Tensor] = {}
+    tw = {name: {k: torch.from_numpy(v) for k, v in d.items()} for name, d in weights.items()}
+    for la in graph.layers:
+        where = f"{graph.path}: layer {la.name!r} ({la.type})"
+        ins = [blobs[b] for b in la.bottoms]
+        if la.type == "Input":
+            out = x
+        elif la.type == "Split":
+            out = ins[0]
+        elif la.type == "Convolution":
+            out = _conv(ins[0], la, tw[la.name], where)
+        elif la.type == "ReLU":
+            out = F.leaky_relu(ins[0], float(la.get(0, 0.0)))
+        elif la.type == "PReLU":
+            out = F.prelu(ins[0], tw[la.name]["slope"])
+        elif la.type == "Concat":
+            if int(la.get(0, 0)) != 0:
+                raise ValueError(f"{where}: only channel concatenation (axis 0) is supported")
+            out = torch.cat(ins, dim=1)
+        elif la.type == "Eltwise":
+            coeffs = la.get(1, ()) or (1.0,) * len(ins)
+            if int(la.get(0, 1)) != 1 or not isinstance(coeffs, tuple):
+                raise ValueError(f"{where}: only the weighted sum (operation 1) is supported")
+            out = sum(float(c) * t for c, t in zip(coeffs, ins, strict=True))
+        elif la.type == "BinaryOp":
+            ops = {0: torch.add, 1: torch.sub, 2: torch.mul, 3: torch.div}
+            if int(la.get(0, 0)) not in ops:
+                raise ValueError(f"{where}: operation {la.get(0, 0)} is not supported (add/sub/mul/div only)")
+            b = torch.tensor(float(la.get(2, 0.0))) if int(la.get(1, 0)) else ins[1]
+            out = ops[int(la.get(0, 0))](ins[0], b)
+        elif la.type == "Interp":
+            out = _interp(ins[0], la, where)
+        elif la.type == "PixelShuffle":
+            if int(la.get(1, 0)) != 0:
+                raise ValueError(f"{where}: only PixelShuffle mode 0 (PyTorch's order) is supported")
+            out = F.pixel_shuffle(ins[0], int(la.get(0, 1)))
+        else:
+            raise ValueError(f"{where}: unsupported ncnn layer type {la.type!r}")
+        blobs.update((top, out) for top in la.tops)
+    return blobs["output"] if "output" in blobs else blobs[graph.layers[-1].tops[0]]
+
+
+def _fail(graph: Graph, msg: str) -> ValueError:
+    return ValueError(f"{graph.path}: {msg}")
+
+
+def _conv_layers(graph: Graph, weights: Weights) -> list[Layer]:
+    convs = graph.of_type("Convolution")
+    for la in convs:
+        if weights[la.name]["weight"].shape[2:] != (3, 3) or _geometry(la) != ((1, 1), (1, 1), (1, 1, 1, 1)):
+            raise _fail(graph, f"Convolution {la.name!r} is not 3x3, stride 1, padding 1 (all gensr uses)")
+        if "bias" not in weights[la.name]:
+            raise _fail(graph, f"Convolution {la.name!r} has no bias; gensr's convolutions all have one")
+    if len(convs) < 3:
+        raise _fail(graph, f"only {len(convs)} Convolution layers; not an RRDBNet or SRVGGNetCompact")
+    return convs
+
+
+def _conv_state(names: list[str], convs: list[Layer], weights: Weights) -> dict[str, torch.Tensor]:
+    state = {}
+    for name, la in zip(names, convs, strict=True):
+        state[f"{name}.weight"] = torch.from_numpy(weights[la.name]["weight"].copy())
+        state[f"{name}.bias"] = torch.from_numpy(weights[la.name]["bias"].copy())
+    return state
+
+
+def _rrdbnet(graph: Graph, weights: Weights) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    convs = _conv_layers(graph, weights)
+    sums, adds, interps = graph.of_type("Eltwise"), graph.of_type("BinaryOp"), graph.of_type("Interp")
+    num_block, rest = divmod(len(convs) - 6, 15)
+    if rest or num_block < 1:
+        raise _fail(graph, f"{len(convs)} convolutions is not 15 * num_block + 6, the RRDBNet x4 layout")
+    for la in sums:
+        if int(la.get(0, 1)) != 1 or la.get(1, ()) != (0.2, 1.0):
+            raise _fail(graph, f"Eltwise {la.name!r} is not RDB/RRDB's residual 0.2 * branch + x")
+    if len(sums) != 4 * num_block or len(adds) != 1 or int(adds[0].get(0, 0)) != 0:
+        raise _fail(graph, "the residual sums are not RRDBNet's (3 RDB + 1 RRDB per block, one trunk add)")
+    if [(int(la.get(0, 0)), la.get(1, 1.0), la.get(2, 1.0)) for la in interps] != [(1, 2.0, 2.0)] * 2:
+        raise _fail(graph, "an RRDBNet graph must upsample by two nearest x2 Interp layers (only x4 is read)")
+    names, acts = ["conv_first"], [("none", 0.0)]
+    for b in range(num_block):
+        for r in (1, 2, 3):
+            names += [f"body.{b}.rdb{r}.conv{c}" for c in range(1, 6)]
+            acts += [("leaky", 0.2)] * 4 + [("none", 0.0)]
+    names += ["conv_body", "conv_up1", "conv_up2", "conv_hr", "conv_last"]
+    acts += [("none", 0.0)] + [("leaky", 0.2)] * 3 + [("none", 0.0)]
+    for la, want in zip(convs, acts, strict=True):
+        if _fused_act(la) != want:
+            raise _fail(graph, f"Convolution {la.name!r} has activation {_fused_act(la)}, RRDBNet {want}")
+    first, last = weights[convs[0].name]["weight"], weights[convs[-1].name]["weight"]
+    hparams = {"num_in_ch": first.shape[1], "num_out_ch": last.shape[0], "scale": 4}
+    hparams |= {"num_feat": first.shape[0], "num_block": num_block, "num_grow_ch": int(convs[1].get(0, 0))}
+    return RRDBNet(**hparams), _conv_state(names, convs, weights)
+
+
+def _compact(graph: Graph, weights: Weights) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    convs = _conv_layers(graph, weights)
+    shuffles, adds = graph.of_type("PixelShuffle"), graph.of_type("BinaryOp")
+    if len(shuffles) != 1 or len(adds) != 1 or int(adds[0].get(0, 0)) != 0:
+        raise _fail(graph, "an SRVGGNetCompact graph has one PixelShuffle and one add of the upsampled input")
+    up = int(shuffles[0].get(0, 1))
+    consumer = {b: la for la in graph.layers for b in la.bottoms}
+    acts = []
+    for la in convs[:-1]:
+        nxt = consumer.get(la.tops[0])
+        if nxt is not None and nxt.type == "PReLU":
+            acts.append(("prelu", 0.0))
+        elif nxt is not None and nxt.type == "ReLU":
+            acts.append(("leaky", float(nxt.get(0, 0.0))) if nxt.get(0, 0.0) else ("relu", 0.0))
+        else:
+            acts.append(_fused_act(la))
+    act_types = {("prelu", 0.0): "prelu", ("relu", 0.0): "relu", ("leaky", 0.1): "leakyrelu"}
+    if len(set(acts)) != 1 or acts[0] not in act_types or _fused_act(convs[-1]) != ("none", 0.0):
+        raise _fail(graph, f"activations {sorted(set(acts))}: SRVGGNetCompact needs one of PReLU, ReLU or "
+                    "LeakyReLU(0.1) after every convolution but the last")  # fmt: skip
+    # residual: the input, nearest-upsampled by the shuffle factor; then, optionally, a final resize
+    resize = [la for la in graph.of_type("Interp") if la.bottoms[0] == adds[0].tops[0]]
+    residual = [la for la in graph.of_type("Interp") if la not in resize]
+    nearest_up = [(1, float(up), float(up))]
+    if [(int(la.get(0, 0)), la.get(1, 1.0), la.get(2, 1.0)) for la in residual] != nearest_up:
+        raise _fail(graph, f"expected one nearest x{up} Interp of the input for the residual")
+    hparams = {"num_in_ch": weights[convs[0].name]["weight"].shape[1], "num_feat": int(convs[0].get(0, 0))}
+    hparams |= {"num_out_ch": int(convs[-1].get(0, 0)) // (up * up), "num_conv": len(convs) - 2, "scale": up}
+    hparams |= {"act_type": act_types[acts[0]]}
+    if resize:  # realesr-animevideov3-x2/x3: the x4 network, then a bicubic x0.5 / x0.75 resize
+        la = resize[0]
+        factor = float(la.get(1, 1.0))
+        if (int(la.get(0, 0)), la.get(2, 1.0), int(la.get(6, 0))) != (3, factor, 0) or up * factor % 1:
+            raise _fail(graph, f"the output resize {la.name!r} is not a bicubic resize to an integer scale")
+        hparams |= {"scale": round(up * factor), "net_scale": up}
+    state = _conv_state([f"body.{2 * k}" for k in range(len(convs))], convs, weights)
+    if acts[0][0] == "prelu":
+        for k, la in enumerate(convs[:-1]):
+            slope = weights[consumer[la.tops[0]].name]["slope"]
+            state[f"body.{2 * k + 1}.weight"] = torch.from_numpy(slope.copy())
+    return SRVGGNetCompact(**hparams), state
+
+
+def import_ncnn(param_path: str | Path, bin_path: str | Path, *, check: bool = True) -> nn.Module:
+    """Read an ncnn RRDBNet or SRVGGNetCompact model into the matching gensr generator.
+
+    The family is recognised from the graph's layer types, hyperparameters from its layers, and
+    the weights are copied in layer order onto the official Real-ESRGAN parameter names (fp16
+    blobs are widened to float32 exactly).
+
+    Args:
+        param_path: the ``.param`` text graph.
+        bin_path: its ``.bin`` weights.
+        check: also run the ncnn graph itself (:func:`run_graph`) and the gensr module on a small
+            fixed input and require the same output (max difference 1e-4).
+
+    Returns:
+        The generator in eval mode, mapping ``(B, 3, H, W)`` in [0, 1] to ``(B, 3, H*s, W*s)``.
+        Raises ``ValueError`` naming the file for unknown layers or graphs gensr cannot express.
+    """
+    graph = parse_param(param_path)
+    weights = read_bin(graph, bin_path)
+    types = {la.type for la in graph.layers}
+    if types <= COMPACT_TYPES and "PixelShuffle" in types:
+        net, state = _compact(graph, weights)
+    elif types <= RRDBNET_TYPES and "Eltwise" in types:
+        net, state = _rrdbnet(graph, weights)
+    else:
+        raise _fail(graph, f"layer types {sorted(types)} match neither RRDBNet nor SRVGGNetCompact")
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise _fail(graph, f"weights do not fit gensr's {type(net).__name__}: {err}") from err
+    net.eval()
+    if check:
+        x = torch.rand(1, int(net.hparams["num_in_ch"]), 12, 12, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            diff = (net(x) - run_graph(graph, weights, x)).abs().max().item()
+        if not diff <= 1e-4:
+            raise _fail(graph, f"gensr's {type(net).__name__} differs from the ncnn graph by {diff:.3g} on a "
+                        "test input: the graph is wired differently")  # fmt: skip
+    return net

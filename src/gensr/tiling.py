@@ -1,0 +1,274 @@
+"""Seamless tiled upscaling: the whole image stays in host memory; only tiles go to the device.
+
+Tiles overlap: each tile is run with ``overlap`` pixels of real image context on every side
+that has a neighbour, and only its core is kept (the context is discarded, not blended). A
+network whose receptive radius is at most ``overlap`` therefore gives exactly the untiled
+result; deeper networks differ only by the tiny influence of pixels further away than
+``overlap`` (measured in tests/test_infer.py). Tiles start on the network's size multiple
+(pixel-unshuffle networks), so their pixel grouping matches the untiled run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gensr.devices import resolve_precision
+
+MAX_AUTO_OVERLAP = 32
+"""Cap of the automatic overlap (low-resolution pixels) for very deep networks."""
+MIN_TILE = 16
+"""Smallest tile core (low-resolution pixels) the out-of-memory retry goes down to."""
+
+_OOM: type[Exception] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+"""Raised by a device allocator that ran out (``torch.OutOfMemoryError`` from PyTorch 2.5)."""
+
+Progress = Callable[[int, int], None]
+"""``progress(done_pixels, total_pixels)`` over the (padded) low-resolution image."""
+
+
+def size_multiple(net: nn.Module) -> int:
+    """Input side multiple a network needs for tiles to line up (e.g. 4 for a pixel-unshuffle-by-4 net)."""
+    m = getattr(net, "size_multiple", None) or getattr(net, "unshuffle", None) or 1
+    return int(m)
+
+
+def conv_radius(net: nn.Module) -> int:
+    """Upper bound of the receptive radius in input pixels: the sum of every conv's half kernel.
+
+    Exact for a plain chain of convolutions at input resolution; an over-estimate for convs
+    after upsampling (their reach in input pixels is smaller) and for skip connections.
+    """
+    r = 0
+    for m in net.modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            k, d = m.kernel_size, m.dilation
+            r += max((kk // 2) * dd for kk, dd in zip(k, d, strict=True))
+    return r
+
+
+def default_overlap(net: nn.Module) -> int:
+    """Overlap (input pixels) for ``net``: its receptive radius, at most :data:`MAX_AUTO_OVERLAP`."""
+    return min(conv_radius(net), MAX_AUTO_OVERLAP)
+
+
+# ------------------------------------------------------------------------------------- padding
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad bottom and right so both sides are multiples of ``multiple``.
+
+    Reflect padding as far as the image allows (``size - 1``), then replicate: reflect alone
+    fails on tiny images.
+
+    Args:
+        x: (B, C, H, W).
+        multiple: the side multiple (1 = no padding).
+
+    Returns:
+        (B, C, ceil(H/m)*m, ceil(W/m)*m); the original is ``out[..., :H, :W]``.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    rh, rw = min(ph, h - 1), min(pw, w - 1)
+    if rh or rw:
+        x = F.pad(x, (0, rw, 0, rh), mode="reflect")
+    if ph > rh or pw > rw:
+        x = F.pad(x, (0, pw - rw, 0, ph - rh), mode="replicate")
+    return x
+
+
+# -------------------------------------------------------------------------------------- tiling
+
+
+def tile_upscale(
+    net: nn.Module,
+    lr: torch.Tensor,
+    *,
+    scale: int,
+    tile: int | None = None,
+    overlap: int | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """Upscale ``lr`` tile by tile; only tiles visit the device.
+
+    ``net`` is moved to ``device`` and ``dtype`` in place (as ``nn.Module.to`` does) and set to
+    eval mode. A tile that raises ``torch.OutOfMemoryError`` is retried as smaller tiles, down to
+    :data:`MIN_TILE`; any other error propagates. Non-finite outputs (fp16 overflow) raise.
+
+    Args:
+        net: generator mapping (B, 3, h, w) -> (B, 3, h*scale, w*scale).
+        lr: (B, 3, H, W) float32 in [0, 1], on the CPU.
+        scale: the network's factor.
+        tile: core tile side in input pixels; None = automatic (the whole image when it fits).
+        overlap: context on each side in input pixels; None = :func:`default_overlap`.
+        device: where the network runs.
+        dtype: float32, bfloat16, or float16 (CUDA only).
+        progress: called after each tile with (done, total) input pixels.
+
+    Returns:
+        sr: (B, 3, H*scale, W*scale) float32 in [0, 1] on the CPU.
+    """
+    device = torch.device(device)
+    resolve_precision(dtype, device)
+    h, w = lr.shape[-2:]
+    m = size_multiple(net)
+    overlap = default_overlap(net) if overlap is None else overlap
+    overlap = -(-overlap // m) * m  # tiles must start on the network's grid
+    x = pad_to_multiple(lr.detach().float().cpu(), m)  # (B, C, Hp, Wp)
+    hp, wp = x.shape[-2:]
+    prepare_net(net, device, dtype)
+    if tile is None:
+        tile = auto_tile(net, hp, wp, scale=scale, overlap=overlap, device=device, dtype=dtype)
+    tile = max(m, tile // m * m)
+
+    out: torch.Tensor | None = None
+    pending = list(reversed(_grid(0, hp, 0, wp, tile, m)))
+    done = 0
+    while pending:
+        core = pending.pop()
+        if max(core[1] - core[0], core[3] - core[2]) > tile:
+            pending.extend(reversed(_grid(*core, tile, m)))
+            continue
+        oom = False
+        try:
+            piece = _run_tile(net, x, core, overlap, scale, device, dtype)
+        except _OOM:
+            if tile <= max(m, MIN_TILE):
+                raise
+            oom = True
+        if oom:  # outside the except block, so the failed tile's tensors are freed
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            tile = max(m, MIN_TILE, tile // 2 // m * m)
+            pending.append(core)
+            continue
+        if out is None:
+            out = torch.empty(x.shape[0], piece.shape[1], hp * scale, wp * scale)
+        y0, y1, x0, x1 = core
+        out[..., y0 * scale : y1 * scale, x0 * scale : x1 * scale] = piece
+        done += (y1 - y0) * (x1 - x0)
+        if progress is not None:
+            progress(done, hp * wp)
+    assert out is not None
+    return out[..., : h * scale, : w * scale].clamp_(0, 1)  # (B, 3, H*s, W*s)
+
+
+def _grid(y0: int, y1: int, x0: int, x1: int, tile: int, m: int) -> list[tuple[int, int, int, int]]:
+    """Split a region into near-equal cores no larger than ``tile``, starting on multiples of ``m``."""
+
+    def cuts(a: int, b: int) -> list[int]:
+        n = -(-(b - a) // tile)
+        step = -(-(b - a) // n // m) * m if n > 1 else b - a
+        return [*range(a, b, max(step, m)), b]
+
+    ys, xs = cuts(y0, y1), cuts(x0, x1)
+    return [(ya, yb, xa, xb) for ya, yb in itertools.pairwise(ys) for xa, xb in itertools.pairwise(xs)]
+
+
+def _run_tile(
+    net: nn.Module,
+    x: torch.Tensor,
+    core: tuple[int, int, int, int],
+    overlap: int,
+    scale: int,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """Run one tile with its context and return the core of its output, float32 on the CPU."""
+    y0, y1, x0, x1 = core
+    hp, wp = x.shape[-2:]
+    iy0, iy1, ix0, ix1 = (
+        max(0, y0 - overlap),
+        min(hp, y1 + overlap),
+        max(0, x0 - overlap),
+        min(wp, x1 + overlap),
+    )
+    t = x[..., iy0:iy1, ix0:ix1].to(device=device, dtype=dtype)
+    if device.type == "cpu":
+        t = t.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        y = net(t)  # (B, 3, th*s, tw*s)
+    if y.shape[-2:] != ((iy1 - iy0) * scale, (ix1 - ix0) * scale):
+        raise ValueError(
+            f"network output {tuple(y.shape[-2:])} is not {scale}x its input {(iy1 - iy0, ix1 - ix0)}"
+        )
+    y = y[..., (y0 - iy0) * scale : (y1 - iy0) * scale, (x0 - ix0) * scale : (x1 - ix0) * scale]
+    y = y.float().cpu()
+    if not torch.isfinite(y).all():
+        raise FloatingPointError(f"the network produced non-finite values in {dtype}; try --precision fp32")
+    return y
+
+
+def prepare_net(net: nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+    """Put ``net`` in eval mode on ``device`` in ``dtype`` (in place); channels-last on the CPU."""
+    net.eval()
+    p = next(net.parameters(), None)
+    if p is not None and (p.device != device or p.dtype != dtype):
+        net.to(device=device, dtype=dtype)
+    if device.type == "cpu":
+        net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+
+def auto_tile(
+    net: nn.Module,
+    h: int,
+    w: int,
+    *,
+    scale: int,
+    overlap: int,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> int:
+    """Largest square tile core whose activations fit the memory budget.
+
+    The activation memory per input pixel is measured by running a 32x32 probe with forward
+    hooks (largest single activation, times 4 for tensors alive at once). The budget is 60 % of
+    free CUDA memory, or on other devices half the available RAM up to 4 GiB. An image that fits
+    gets one tile (the returned side covers it).
+    """
+    m = size_multiple(net)
+    probe = max(32 // m, 1) * m
+    largest = 0
+
+    def hook(_mod: nn.Module, _inp: object, out: object) -> None:
+        nonlocal largest
+        if isinstance(out, torch.Tensor):
+            largest = max(largest, out.numel())
+
+    leaves = [mod for mod in net.modules() if not list(mod.children())]
+    handles = [mod.register_forward_hook(hook) for mod in leaves]
+    try:
+        with torch.inference_mode():
+            net(torch.zeros(1, 3, probe, probe, device=device, dtype=dtype))
+    finally:
+        for hd in handles:
+            hd.remove()
+    bytes_per_px = 4 * max(largest, 3 * scale * scale * probe * probe) / (probe * probe)
+    bytes_per_px *= torch.finfo(dtype).bits / 8
+    side = int(math.sqrt(_memory_budget(device) / bytes_per_px)) - 2 * overlap
+    if side >= max(h, w):
+        return max(h, w)
+    return max(m, MIN_TILE, side // m * m)
+
+
+def _memory_budget(device: torch.device) -> float:
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return 0.6 * free
+    available = 8 << 30
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return min(0.5 * available, 4 << 30)

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+
+from gensr.cli import main
+from gensr.imageio import read_image
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny x4 compact generator saved as a gensr model file."""
+    from gensr.archs import build_generator
+    from gensr.models import save_model
+
+    torch.manual_seed(0)
+    net = build_generator("compact", {"num_feat": 8, "num_conv": 2, "scale": 4})
+    path = tmp_path_factory.mktemp("model") / "tiny_x4.safetensors"
+    save_model(path, net)
+    return path
+
+
+def photo(h: int = 12, w: int = 16, channels: int = 3) -> np.ndarray:
+    return np.random.default_rng(h * w + channels).integers(0, 256, (h, w, channels)).astype(np.uint8)
+
+
+def upscale(*args: str | Path) -> int:
+    return main(["upscale", *map(str, args), "--quiet"])
+
+
+def test_rgb_and_rgba_come_out_four_times_larger(tmp_path: Path, model: Path) -> None:
+    PILImage.fromarray(photo()).save(tmp_path / "a.jpg")
+    rgba = photo(channels=4)
+    rgba[..., 3] = 0
+    rgba[3:9, 4:12, 3] = 255
+    PILImage.fromarray(rgba).save(tmp_path / "b.png")
+    assert upscale(tmp_path / "a.jpg", tmp_path / "b.png", "-o", tmp_path / "out", "--model", model) == 0
+    a = PILImage.open(tmp_path / "out" / "a_x4.jpg")
+    assert a.size == (64, 48) and a.format == "JPEG"
+    b = PILImage.open(tmp_path / "out" / "b_x4.png")
+    assert b.size == (64, 48) and b.mode == "RGBA"
+    alpha = np.asarray(b)[..., 3]
+    assert alpha[20, 32] == 255 and alpha[2, 2] == 0  # inside the opaque box / outside it
+
+
+def test_16bit_stays_16bit(tmp_path: Path, model: Path) -> None:
+    g = np.random.default_rng(0).integers(0, 65536, (8, 10)).astype(np.uint16)
+    PILImage.fromarray(g).save(tmp_path / "g16.png")
+    assert upscale(tmp_path / "g16.png", "-o", tmp_path, "--model", model) == 0
+    out = PILImage.open(tmp_path / "g16_x4.png")
+    assert out.mode.startswith("I;16") and out.size == (40, 32)
+    img = read_image(tmp_path / "g16_x4.png")
+    assert img.bits == 16 and img.gray
+    levels = np.unique(np.asarray(out))
+    assert (levels % 257 != 0).any()  # real 16-bit values, not 8-bit ones scaled up
+
+
+def test_exif_rotated_jpeg_comes_out_upright(tmp_path: Path, model: Path) -> None:
+    a = np.zeros((12, 20, 3), np.uint8)
+    a[:3, :5] = 255  # bright corner at the stored top-left
+    exif = PILImage.Exif()
+    exif[0x0112] = 6
+    PILImage.fromarray(a).save(tmp_path / "r.jpg", exif=exif)
+    assert upscale(tmp_path / "r.jpg", "-o", tmp_path / "o", "--model", model, "--format", "png") == 0
+    out = PILImage.open(tmp_path / "o" / "r_x4.png")
+    assert out.size == (48, 80)  # portrait: (12*4) wide, (20*4) tall
+    assert out.getexif().get(0x0112, 1) == 1
+    grey = np.asarray(out.convert("L")).astype(float)
+    assert grey[:20, -12:].mean() > 150 and grey[:20, :12].mean() < 100  # corner now at the top-right
+
+
+def test_corrupt_input_among_good_ones(
+    tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    PILImage.fromarray(photo()).save(tmp_path / "good1.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    PILImage.fromarray(photo(9, 7)).save(tmp_path / "good2.png")
+    rc = upscale(tmp_path, "-o", tmp_path / "out", "--model", model)
+    assert rc == 1
+    assert (tmp_path / "out" / "good1_x4.png").is_file() and (tmp_path / "out" / "good2_x4.png").is_file()
+    assert not (tmp_path / "out" / "broken_x4.png").exists()
+    err_lines = [ln for ln in capsys.readouterr().err.splitlines() if "broken.png" in ln]
+    assert (
+        len(err_lines) == 1
+        and err_lines[0].startswith("gensr: ")
+        and str(tmp_path / "broken.png") in err_lines[0]
+    )
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files
+
+
+def test_existing_output_is_not_overwritten(
+    tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    PILImage.fromarray(photo()).save(tmp_path / "a.png")
+    out = tmp_path / "a_x4.png"
+    out.write_bytes(b"keep me")
+    assert upscale(tmp_path / "a.png", "-o", tmp_path, "--model", model) == 1
+    assert out.read_bytes() == b"keep me"
+    assert "a_x4.png" in capsys.readouterr().err
+    assert upscale(tmp_path / "a.png", "-o", tmp_path, "--model", model, "--overwrite") == 0
+    assert PILImage.open(out).size == (64, 48)
+
+
+def test_folder_keeps_subfolders_and_single_file_target(tmp_path: Path, model: Path) -> None:
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    PILImage.fromarray(photo()).save(tmp_path / "in" / "top.png")
+    PILImage.fromarray(photo(5, 6)).save(tmp_path / "in" / "sub" / "deep.webp")
+    assert upscale(tmp_path / "in", "-o", tmp_path / "out", "--model", model, "--suffix=-big") == 0
+    assert (tmp_path / "out" / "top-big.png").is_file()
+    assert PILImage.open(tmp_path / "out" / "sub" / "deep-big.webp").size == (24, 20)
+    assert upscale(tmp_path / "in" / "top.png", "-o", tmp_path / "one.jpg", "--model", model) == 0
+    assert PILImage.open(tmp_path / "one.jpg").size == (64, 48)
+
+
+def test_tiled_and_untiled_outputs_agree(tmp_path: Path, model: Path) -> None:
+    PILImage.fromarray(photo(40, 44)).save(tmp_path / "p.png")
+    assert upscale(tmp_path / "p.png", "-o", tmp_path / "t", "--model", model, "--tile", "16") == 0
+    assert upscale(tmp_path / "p.png", "-o", tmp_path / "u", "--model", model, "--tile", "0") == 0
+    tiled = np.asarray(PILImage.open(tmp_path / "t" / "p_x4.png")).astype(int)
+    whole = np.asarray(PILImage.open(tmp_path / "u" / "p_x4.png")).astype(int)
+    assert np.abs(tiled - whole).max() <= 1
+
+
+def test_usage_errors_exit_2(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    PILImage.fromarray(photo()).save(tmp_path / "a.png")
+    PILImage.fromarray(photo()).save(tmp_path / "b.png")
+    with pytest.raises(SystemExit) as e:
+        main(["upscale"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["upscale", str(tmp_path / "a.png"), "--precision", "fp64"])
+    assert e.value.code == 2
+    assert upscale(tmp_path / "a.png", "--model", tmp_path / "nope.safetensors", "-o", tmp_path) == 2
+    assert upscale(tmp_path / "a.png", "--model", model, "--precision", "fp16", "--device", "cpu") == 2
+    assert upscale(tmp_path / "a.png", "--model", model, "--scale", "2", "-o", tmp_path) == 2
+    assert upscale(tmp_path / "a.png", tmp_path / "b.png", "--model", model, "-o", tmp_path / "x.png") == 2
+    err = capsys.readouterr().err
+    assert "nope.safetensors" in err and "CUDA" in err
+    assert not list(tmp_path.glob("*_x4.png"))
+
+
+def test_missing_input_fails_that_input_only(
+    tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    PILImage.fromarray(photo()).save(tmp_path / "a.png")
+    assert upscale(tmp_path / "a.png", tmp_path / "missing.png", "-o", tmp_path / "o", "--model", model) == 1
+    assert (tmp_path / "o" / "a_x4.png").is_file()
+    assert "missing.png" in capsys.readouterr().err
