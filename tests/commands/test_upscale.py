@@ -150,3 +150,18 @@ def test_missing_input_fails_that_input_only(
     assert upscale(tmp_path / "a.png", tmp_path / "missing.png", "-o", tmp_path / "o", "--model", model) == 1
     assert (tmp_path / "o" / "a_x4.png").is_file()
     assert "missing.png" in capsys.readouterr().err
+
+
+def test_builtin_model_upscales_the_bundled_sample(tmp_path: Path) -> None:
+    """README's first command: no --model, the bundled photo, the shipped weights."""
+    assert upscale("--sample", "-o", tmp_path) == 0
+    out = read_image(tmp_path / "astronaut_x4.jpg")
+    assert out.rgb.shape == (1, 3, 1024, 1024)
+    # a real model, not noise: close to a plain bicubic enlargement of the same photo
+    src = read_image(Path(__file__).parents[2] / "src/gensr/samples/astronaut.jpg").rgb
+    ref = torch.nn.functional.interpolate(src, scale_factor=4, mode="bicubic").clamp(0, 1)
+    assert (out.rgb - ref).abs().mean() < 0.03
+
+
+def test_sample_or_input_is_required(tmp_path: Path) -> None:
+    assert upscale("-o", tmp_path) == 2

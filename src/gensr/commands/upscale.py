@@ -18,6 +18,7 @@ from gensr.infer import ALPHA_METHODS, PRECISIONS, Upscaler, resolve_device, res
 NAME = "upscale"
 HELP = "Upscale images (files, folders, glob patterns) with a super-resolution model."
 EXAMPLE = """examples:
+  gensr upscale --sample -o out/
   gensr upscale photo.jpg -o out/
   gensr upscale photo.jpg -o big.png
   gensr upscale pictures/ -o upscaled/ --model my_model.safetensors --tile 256
@@ -29,11 +30,17 @@ their subfolders. Exit code 0: all done; 1: some inputs failed (each named on st
 OUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif", "bmp": ".bmp"}
 _CANONICAL = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 WHOLE_IMAGE = 1 << 30
+SAMPLE_PHOTO = Path(__file__).resolve().parent.parent / "samples" / "astronaut.jpg"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns"
+        "inputs", nargs="*", metavar="INPUT", help="image files, folders (recursive) or glob patterns"
+    )
+    p.add_argument(
+        "--sample",
+        action="store_true",
+        help="also upscale the photo bundled with gensr (a 256x256 crop of scikit-image's 'astronaut')",
     )
     p.add_argument(
         "-o",
@@ -93,6 +100,10 @@ def _usage(msg: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sample:
+        args.inputs = [*args.inputs, str(SAMPLE_PHOTO)]
+    if not args.inputs:
+        return _usage("give at least one INPUT (or --sample)")
     if not 1 <= args.quality <= 100:
         return _usage("--quality must be in 1..100")
     if args.tile is not None and args.tile < 0 or args.overlap is not None and args.overlap < 0:
