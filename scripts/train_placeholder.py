@@ -22,7 +22,7 @@ from PIL import Image
 
 from gensr.archs.compact import SRVGGNetCompact
 from gensr.metrics import psnr
-from gensr.models import save_model
+from gensr.models import load_model, save_model
 from gensr.resize import imresize
 
 
@@ -48,6 +48,7 @@ def main() -> int:
     ap.add_argument("--patch", type=int, default=128, help="HR patch size")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", type=Path, help="start from this gensr model file (same architecture)")
     ap.add_argument("-o", "--out", type=Path, required=True)
     args = ap.parse_args()
     scale = 4
@@ -62,6 +63,11 @@ def main() -> int:
         torch.nn.init.kaiming_normal_(m.weight, a=0.25, nonlinearity="leaky_relu")
         torch.nn.init.zeros_(m.bias)
     convs[-1].weight.data.mul_(0.1)
+    done_before, previous = 0, None
+    if args.init is not None:
+        init, init_info = load_model(args.init)
+        net.load_state_dict(init.state_dict())
+        done_before, previous = int(init_info.info.get("iters", 0)), init_info.info
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.iters, eta_min=args.lr * 0.01)
     weights = torch.tensor([img.shape[1] * img.shape[2] for img in train], dtype=torch.float64)
@@ -104,11 +110,13 @@ def main() -> int:
                 info = {
                     "recipe": "placeholder: L1 only, bicubic x4 degradation (MATLAB imresize), Adam cosine",
                     "script": "scripts/train_placeholder.py",
-                    "iters": it, "batch": args.batch, "patch": args.patch, "lr": args.lr, "seed": args.seed,
+                    "iters": done_before + it, "batch": args.batch, "patch": args.patch, "lr": args.lr, "seed": args.seed,
                     "train_data": sorted(p.name for p in args.train.iterdir()),
                     "val": {"images": sorted(p.name for p in args.val.iterdir()),
                             "psnr_y": msg["val_psnr_y"], "bicubic_psnr_y": msg["bicubic_psnr_y"]},
                 }
+                if previous is not None:
+                    info["previous_stage"] = previous
                 save_model(args.out, net, info=info, dtype=torch.float16)
     return 0 if math.isfinite(loss.item()) else 1
 
