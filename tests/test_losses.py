@@ -1,0 +1,109 @@
+"""Loss functions: hand-derived values, perceptual loss properties on the real VGG16 weights."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gensr.losses import PerceptualLoss, charbonnier_loss, d_loss, g_loss, pixel_loss, vgg_layer_names
+
+LOG2 = math.log(2.0)
+
+
+def test_pixel_losses_known_values() -> None:
+    a, b = torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), 0.5)
+    assert pixel_loss("l1", a, b).item() == pytest.approx(0.5)
+    assert pixel_loss("mse", a, b).item() == pytest.approx(0.25)
+    assert pixel_loss("charbonnier", a, b).item() == pytest.approx(math.sqrt(0.25 + 1e-6))
+    assert charbonnier_loss(a, a).item() == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="pixel loss"):
+        pixel_loss("l3", a, b)
+
+
+def test_adversarial_losses_known_values() -> None:
+    zero = torch.zeros(4)
+    # vanilla: BCE with logits; logit 0 is probability 1/2 -> log 2 either way
+    assert [t.item() for t in d_loss("vanilla", zero, zero)] == pytest.approx([LOG2, LOG2])
+    assert g_loss("vanilla", zero).item() == pytest.approx(LOG2)
+    big = torch.full((4,), 30.0)
+    assert [t.item() for t in d_loss("vanilla", big, -big)] == pytest.approx([0.0, 0.0], abs=1e-12)
+    # LSGAN: squared distance to 1 (real) and 0 (fake)
+    r, f = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 0.0])
+    assert [t.item() for t in d_loss("lsgan", r, f)] == pytest.approx([2.0, 2.0])
+    assert g_loss("lsgan", f).item() == pytest.approx(1.0)
+    # hinge: relu(1 - real), relu(1 + fake); G: -mean(fake)
+    assert [
+        t.item() for t in d_loss("hinge", torch.tensor([2.0, 0.0]), torch.tensor([-2.0, 1.0]))
+    ] == pytest.approx([0.5, 1.0])
+    assert g_loss("hinge", torch.tensor([1.0, 3.0])).item() == pytest.approx(-2.0)
+    # relativistic average: each side against the other's mean, halved
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.0])  # means 2 and 1
+    softplus = nn.functional.softplus
+    want_real = 0.5 * softplus(-(real - 1.0)).mean().item()  # BCE(x, 1) = softplus(-x)
+    want_fake = 0.5 * softplus(fake - 2.0).mean().item()  # BCE(x, 0) = softplus(x)
+    assert [t.item() for t in d_loss("ragan", real, fake)] == pytest.approx([want_real, want_fake])
+    want_g = 0.5 * softplus(real - 1.0).mean().item() + 0.5 * softplus(-(fake - 2.0)).mean().item()
+    assert g_loss("ragan", fake, real).item() == pytest.approx(want_g)
+    with pytest.raises(ValueError, match="needs D"):
+        g_loss("ragan", fake)
+
+
+def test_ragan_gradients_flow_through_fake_only() -> None:
+    real = torch.tensor([1.0, 3.0], requires_grad=True)
+    fake = torch.tensor([0.0, 2.0], requires_grad=True)
+    g_loss("ragan", fake, real).backward()
+    assert real.grad is None and fake.grad is not None and fake.grad.abs().sum() > 0
+    real.grad = fake.grad = None
+    l_real, l_fake = d_loss("ragan", real, fake)
+    l_real.backward()
+    assert fake.grad is None  # the fake mean is detached in the real term
+
+
+def test_vgg_layer_names_match_torchvision_indices() -> None:
+    from gensr.backbones import VGG_LAYERS, _vgg_modules
+
+    names16 = vgg_layer_names(nn.Sequential(*_vgg_modules(VGG_LAYERS["vgg16"])))
+    assert names16["conv1_1"] == 0 and names16["relu1_2"] == 3 and names16["pool1"] == 4
+    assert names16["conv5_3"] == 28 and names16["relu5_3"] == 29 and "conv5_4" not in names16
+    names19 = vgg_layer_names(nn.Sequential(*_vgg_modules(VGG_LAYERS["vgg19"])))
+    assert names19["conv5_4"] == 34 and names19["relu5_4"] == 35  # SRGAN's "VGG54" is features.35
+
+
+@pytest.fixture(scope="module")
+def vgg16() -> nn.Sequential:
+    from gensr.backbones import vgg16_features
+
+    return vgg16_features()
+
+
+def test_perceptual_loss_zero_for_identical_and_grad_flows(vgg16: nn.Sequential) -> None:
+    loss = PerceptualLoss(vgg16, {"conv1_2": 0.1, "conv2_2": 1.0})
+    assert not any(p.requires_grad for p in loss.parameters())
+    hr = torch.rand(1, 3, 24, 24)
+    assert loss(hr.clone(), hr).item() == 0.0
+    sr = (hr + 0.1 * torch.randn_like(hr)).requires_grad_(True)
+    value = loss(sr, hr)
+    assert value.item() > 0
+    value.backward()
+    assert sr.grad is not None and sr.grad.abs().sum() > 0
+    assert all(p.grad is None for p in loss.parameters())
+    loss.train()
+    assert not loss.vgg.training  # stays in eval mode
+
+
+def test_perceptual_before_activation_differs_from_after(vgg16: nn.Sequential) -> None:
+    hr, sr = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    pre = PerceptualLoss(vgg16, {"conv1_2": 1.0})(sr, hr)
+    post = PerceptualLoss(vgg16, {"relu1_2": 1.0})(sr, hr)
+    # features after ReLU are the clamped pre-activation ones: an L1 distance can only shrink
+    assert 0 < post.item() < pre.item()
+    # the network is cut after the deepest tap
+    assert len(PerceptualLoss(vgg16, {"conv1_2": 1.0}).vgg) == 3
+
+
+def test_perceptual_loss_rejects_unknown_layers(vgg16: nn.Sequential) -> None:
+    with pytest.raises(ValueError, match="conv5_4"):
+        PerceptualLoss(vgg16, {"conv5_4": 1.0})  # VGG19 only
