@@ -131,12 +131,13 @@ def pick_device(name: str, env: DistEnv) -> torch.device:
 
 def generator_from_config(cfg: TrainConfig, load_weights: bool) -> tuple[TrainConfig, nn.Module]:
     """G from ``model`` (and ``train.pretrained``); with an empty ``model.arch`` the file's arch is used."""
-    from gensr.models import ModelFileError, load_model, read_model_info
+    from gensr.models import ModelFileError, load_model, read_model_info, resolve_model
 
     info = net = None
     if cfg.train.pretrained:
         path = cfg.train.pretrained
         try:
+            path = resolve_model(path)  # a file, a built-in name or a name in the user model cache
             info = read_model_info(path)
             if load_weights:
                 net, info = load_model(path)
