@@ -120,8 +120,6 @@ def run(args: argparse.Namespace) -> int:
                 methods.append(ev.model_method(spec, args.scale, device=device, tile=args.tile))
         except (ModelFileError, ValueError) as e:
             return fail(str(e))
-        except ImportError as e:  # gensr.infer missing from a partial install
-            return fail(f"cannot run model {spec}: {e}")
     lpips = None
     if not args.no_lpips:
         from gensr.lpips import LPIPS

@@ -262,14 +262,8 @@ def _base_folder(inp: str) -> Path | None:
 
 def _load_model(model: str | None) -> tuple[nn.Module, int, str]:
     """(network, scale, display name) for a built-in model name or a model file."""
-    from gensr import models
+    from gensr.models import load_model, resolve_model
 
-    resolve = getattr(models, "resolve_model", None)
-    if resolve is not None:
-        path = Path(resolve(model))
-    elif model is None:
-        raise FileNotFoundError("no built-in model in this build; pass --model FILE.safetensors")
-    else:
-        path = Path(model)
-    net, info = models.load_model(path)
+    path = resolve_model(model)
+    net, info = load_model(path)
     return net, int(info.scale), path.name
