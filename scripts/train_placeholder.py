@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gensr.archs.compact import SRVGGNetCompact
+from gensr.degrade.resize import imresize
 from gensr.metrics import psnr
 from gensr.models import load_model, save_model
-from gensr.resize import imresize
 
 
 def load_dir(d: Path) -> list[torch.Tensor]:

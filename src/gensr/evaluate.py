@@ -4,7 +4,7 @@ For every HR image (8-bit RGB):
 
 1. mod-crop to a multiple of ``scale`` (top-left kept, as BasicSR / MATLAB ``modcrop``);
 2. LR: ``bicubic`` = MATLAB ``imresize(hr, 1/scale)`` on uint8 (rounded after each 1-D pass,
-   :func:`gensr.resize.imresize` with ``round_uint8``); ``realistic`` = Real-ESRGAN's second-order
+   :func:`gensr.degrade.resize.imresize` with ``round_uint8``); ``realistic`` = Real-ESRGAN's second-order
    degradation (:mod:`gensr.degrade`) seeded with ``seed + image index``; or given LR files;
 3. each method upscales the LR: ``bicubic`` (MATLAB ``imresize(lr, scale)`` on uint8),
    ``bilinear`` / ``nearest`` / ``lanczos`` (Pillow), or a gensr model (tiled on ``device``);
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from gensr.degrade.resize import imresize
 from gensr.metrics import psnr, quantize_uint8, rgb_to_y, ssim
-from gensr.resize import imresize
 
 __all__ = [
     "INTERPOLATIONS",

@@ -93,10 +93,10 @@ def _sha256(path: Path) -> str:
 def convert(job: Job) -> nn.Module:
     """Build the gensr generator for one job (lazy imports: ncnn support is optional)."""
     if job.kind == "pth":
-        from gensr.convert_pth import import_pth
+        from gensr.models.pth import import_pth
 
         return import_pth(job.path)
-    from gensr.ncnn import import_ncnn
+    from gensr.models.ncnn import import_ncnn
 
     assert job.bin is not None
     return import_ncnn(job.path, job.bin)

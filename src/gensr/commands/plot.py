@@ -149,7 +149,7 @@ def draw(data: dict[str, list[tuple[int, float]]], title: str = "") -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gensr.runlog import read_log
+    from gensr.train.runlog import read_log
 
     log = args.run_dir / "log.jsonl"
     if not log.is_file():

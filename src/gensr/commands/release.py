@@ -37,15 +37,15 @@ def release(
     """Write the generator of a run's checkpoint as a model file; returns the stored ``info``.
 
     Raises:
-        gensr.checkpoint.CheckpointError: no (readable) checkpoint.
+        gensr.train.checkpoint.CheckpointError: no (readable) checkpoint.
     """
     import torch
 
     from gensr import __version__
     from gensr.archs import build_generator
-    from gensr.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
     from gensr.config import from_dict
     from gensr.models import save_model
+    from gensr.train.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 
     path = checkpoint or latest_checkpoint(run_dir)
     if path is None:
@@ -75,8 +75,8 @@ def release(
 
 
 def run(args: argparse.Namespace) -> int:
-    from gensr.checkpoint import CheckpointError
     from gensr.config import ConfigError
+    from gensr.train.checkpoint import CheckpointError
 
     if args.output.exists() and not args.overwrite:
         print(f"gensr release: {args.output} exists (use --overwrite)", file=sys.stderr)  # noqa: T201

@@ -13,9 +13,9 @@ EXAMPLE = (
     "  gensr train --config configs/realesrgan-compact.yaml\n"
     "  gensr train --config configs/esrgan.yaml --set data.train=[DIV2K/HR] --set train.iters=100000\n"
     "  gensr train --resume runs/esrgan                      # after Ctrl-C, SIGTERM or a crash\n"
-    "  torchrun --nproc_per_node=4 -m gensr.train --config configs/esrgan.yaml   # 4 GPUs, DDP\n"
+    "  torchrun --nproc_per_node=4 -m gensr train --config configs/esrgan.yaml   # 4 GPUs, DDP\n"
     "  torchrun --nnodes=2 --node_rank=0 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 \\\n"
-    "      --nproc_per_node=8 -m gensr.train --config configs/esrgan.yaml          # 2 nodes (run on each)\n"
+    "      --nproc_per_node=8 -m gensr train --config configs/esrgan.yaml          # 2 nodes (run on each)\n"
     "data.batch is the global batch: each of N processes gets data.batch / N.\n"
     "Writes RUN_DIR/config.yaml, log.jsonl, checkpoints/, samples/; default RUN_DIR: runs/<config name>.\n"
     "Then: gensr plot RUN_DIR -o curves.png; gensr release RUN_DIR -o model.safetensors"
@@ -43,9 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gensr.checkpoint import CheckpointError, latest_checkpoint
     from gensr.config import ConfigError, load_config
     from gensr.train import TrainingError, fit
+    from gensr.train.checkpoint import CheckpointError, latest_checkpoint
 
     def fail(msg: str, code: int) -> int:
         print(f"gensr train: {msg}", file=sys.stderr)  # noqa: T201
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(e), 2)
     except TrainingError as e:
         return fail(str(e), 1)
-    from gensr.distributed import dist_env
+    from gensr.train.distributed import dist_env
 
     if not dist_env().main:  # under torchrun only rank 0 reports
         return 130 if result.interrupted else 0

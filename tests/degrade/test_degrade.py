@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gensr import degrade as dg
-from gensr import kernels as K
-from gensr.resize import imresize
+from gensr.degrade import kernels as K
+from gensr.degrade.resize import imresize
 
 
 def _gen(seed: int) -> torch.Generator:

@@ -12,11 +12,11 @@ The whole data flow of one iteration, as :func:`fit` runs it::
 Stage 1 (``pretrain.iters`` iterations, its own learning rates) trains G on the pixel loss alone;
 stage 2 (``train.iters``) adds the perceptual and adversarial terms, starting with fresh Adam
 moments and EMA as a separate run from the stage-1 weights would. The steps
-(:mod:`gensr.steps`) take tensors and return numbers; the loss weights are multiplied in
+(:mod:`gensr.train.steps`) take tensors and return numbers; the loss weights are multiplied in
 :func:`train_step_g`.
 
 Run it with ``gensr train --config FILE`` or, on several GPUs/processes,
-``torchrun --nproc_per_node=N -m gensr.train --config FILE`` (multi-node: torchrun's ``--nnodes``,
+``torchrun --nproc_per_node=N -m gensr train --config FILE`` (multi-node: torchrun's ``--nnodes``,
 ``--node_rank`` and ``--rdzv_endpoint``; the run folder must be on a filesystem all nodes share).
 """
 
@@ -35,9 +35,15 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from gensr import degrade
-from gensr.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gensr.config import ConfigError, TrainConfig, config_to_dict, dump_config
-from gensr.distributed import (
+from gensr.train.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from gensr.train.distributed import (
     DistEnv,
     all_mean,
     any_rank,
@@ -46,10 +52,9 @@ from gensr.distributed import (
     dist_env,
     init_distributed,
 )
-from gensr.runlog import RunLog, truncate_log
-from gensr.sampling import EpochItems, StreamBatchSampler, shard_params
-from gensr.steps import autocast, ema_decay, ema_update, learning_rate, train_step_d, train_step_g
-from gensr.trainsetup import (
+from gensr.train.runlog import RunLog, truncate_log
+from gensr.train.sampling import EpochItems, StreamBatchSampler, shard_params
+from gensr.train.setup import (
     StopFlag,
     build_networks,
     build_perceptual,
@@ -58,9 +63,8 @@ from gensr.trainsetup import (
     train_dataset,
     write_text,
 )
-from gensr.validate import validate
-
-__all__ = ["TrainingError", "FitResult", "learning_rate", "train_step_g", "train_step_d", "fit", "main"]
+from gensr.train.steps import autocast, ema_decay, ema_update, learning_rate, train_step_d, train_step_g
+from gensr.train.validate import validate
 
 
 class TrainingError(RuntimeError):
@@ -330,23 +334,3 @@ def _fit(
             log.write({"iter": it, "event": "interrupted" if interrupted else "done"})
     barrier()
     return FitResult(it, interrupted, metrics, last_ckpt)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m gensr.train`` (what torchrun launches): the same options as ``gensr train``."""
-    import argparse
-
-    from gensr.commands import train as command
-
-    parser = argparse.ArgumentParser(
-        prog="python -m gensr.train",
-        description=command.HELP,
-        epilog=command.EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    command.add_arguments(parser)
-    return command.run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,15 +25,6 @@ from torch import nn
 from gensr.archs import GENERATORS, arch_name, build_generator
 
 FORMAT_VERSION = "1"
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-"""Model files shipped inside the package."""
-
-BUILTIN_MODELS: dict[str, str] = {
-    "gensr-compact-x4": "gensr-compact-x4.safetensors",
-}
-"""Built-in model name -> file under :data:`WEIGHTS_DIR`."""
-
-DEFAULT_MODEL = "gensr-compact-x4"
 
 
 class ModelFileError(ValueError):
@@ -124,36 +115,3 @@ def load_model(path: str | Path, *, dtype: torch.dtype = torch.float32) -> tuple
     except RuntimeError as e:
         raise ModelFileError(f"{path}: weights do not fit {info.arch} {info.hparams}: {e}") from None
     return net.to(dtype).eval(), info
-
-
-def cache_dir() -> Path:
-    """Where gensr keeps user models and converted backbones: ``$GENSR_CACHE`` or ``~/.cache/gensr``."""
-    root = os.environ.get("GENSR_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "gensr"
-
-
-def resolve_model(name_or_path: str | Path | None = None) -> Path:
-    """Find a model file: an existing path, a built-in name, or a name in the user model cache.
-
-    ``None`` gives the built-in default model.
-    """
-    name = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
-    path = Path(name)
-    if path.is_file():
-        return path
-    if name in BUILTIN_MODELS:
-        return WEIGHTS_DIR / BUILTIN_MODELS[name]
-    cached = cache_dir() / "models" / f"{name}.safetensors"
-    if cached.is_file():
-        return cached
-    known = ", ".join(sorted(list_models()))
-    raise ModelFileError(f"{name}: no such model file or model name (known models: {known})")
-
-
-def list_models() -> dict[str, Path]:
-    """Built-in models and models in the user cache, name -> file."""
-    found = {name: WEIGHTS_DIR / file for name, file in BUILTIN_MODELS.items()}
-    user = cache_dir() / "models"
-    if user.is_dir():
-        found.update({p.stem: p for p in sorted(user.glob("*.safetensors"))})
-    return found

@@ -17,7 +17,7 @@ from PIL import Image
 
 from gensr.archs.compact import SRVGGNetCompact
 from gensr.archs.rrdbnet import RRDBNet
-from gensr.ncnn import TAG_FP16, TAG_INT8, import_ncnn, parse_param, read_bin
+from gensr.models.ncnn import TAG_FP16, TAG_INT8, import_ncnn, parse_param, read_bin
 
 LEAKY = " 9=2 -23310=1,2.000000e-01"
 RDB_SUM = "0=1 -23301=2,2.000000e-01,1.000000e+00"

@@ -6,11 +6,11 @@ import torch
 
 from gensr.config import load_config
 from gensr.models import load_model, resolve_model
-from gensr.trainsetup import generator_from_config
+from gensr.train.setup import generator_from_config
 
 
 def test_pretrained_accepts_a_builtin_model_name() -> None:
-    preset = Path(__file__).parents[1] / "configs" / "realesrgan-compact.yaml"
+    preset = Path(__file__).parents[2] / "configs" / "realesrgan-compact.yaml"
     cfg = load_config(preset, ["model.arch=''", "train.pretrained=gensr-compact-x4"])
     cfg, g = generator_from_config(cfg, True)
     shipped, info = load_model(resolve_model("gensr-compact-x4"))

@@ -13,14 +13,14 @@ import torch
 from PIL import Image
 
 from gensr.archs import build_discriminator, build_generator
-from gensr.checkpoint import list_checkpoints, load_checkpoint
 from gensr.cli import main
 from gensr.config import TrainConfig, config_to_dict, dump_config, load_config
 from gensr.losses import PerceptualLoss
-from gensr.runlog import read_log
 from gensr.train import TrainingError, fit, learning_rate, train_step_d, train_step_g
+from gensr.train.checkpoint import list_checkpoints, load_checkpoint
+from gensr.train.runlog import read_log
 
-CONFIGS = Path(__file__).parent.parent / "configs"
+CONFIGS = Path(__file__).parents[2] / "configs"
 PRESETS = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
 TINY_G = {
     "srresnet": "{num_feat: 8, num_block: 1}",
@@ -291,8 +291,8 @@ def test_repeated_non_finite_losses_stop_the_run(photos: tuple[Path, Path], tmp_
 def test_loader_workers_do_not_change_the_batches(photos: tuple[Path, Path]) -> None:
     from torch.utils.data import DataLoader
 
-    from gensr.sampling import EpochItems, StreamBatchSampler
-    from gensr.trainsetup import train_dataset
+    from gensr.train.sampling import EpochItems, StreamBatchSampler
+    from gensr.train.setup import train_dataset
 
     ds = train_dataset(tiny("srresnet", photos))
     batches = []
@@ -304,8 +304,8 @@ def test_loader_workers_do_not_change_the_batches(photos: tuple[Path, Path]) -> 
 
 
 def test_discriminator_collapse_is_warned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from gensr.runlog import RunLog
-    from gensr.train import _guard
+    from gensr.train.loop import _guard
+    from gensr.train.runlog import RunLog
 
     cfg = load_config(None, ["train.collapse_iters=3"])
     guards = {"nonfinite": 0, "collapse": 0}
@@ -325,7 +325,7 @@ def test_discriminator_collapse_is_warned(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_samples_are_split_into_train_and_held_out() -> None:
-    from gensr.trainsetup import SAMPLE_VAL, sample_files
+    from gensr.train.setup import SAMPLE_VAL, sample_files
 
     train, val = sample_files()
     assert [p.stem for p in val] == list(SAMPLE_VAL) and len(train) == 7

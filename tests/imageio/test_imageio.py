@@ -9,8 +9,15 @@ import torch
 from PIL import Image as PILImage
 from PIL import ImageOps
 
-from gensr import codec16
-from gensr.imageio import Image, ImageReadError, apply_orientation, list_images, read_image, write_image
+from gensr.imageio import (
+    Image,
+    ImageReadError,
+    apply_orientation,
+    codec16,
+    list_images,
+    read_image,
+    write_image,
+)
 
 
 def smooth_rgb(h: int = 24, w: int = 32) -> np.ndarray:
@@ -299,7 +306,7 @@ def test_write_refuses_to_overwrite(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gensr.imageio as imageio
+    import gensr.imageio.files as imageio
 
     def disk_full(fd: int) -> None:
         raise OSError(28, "No space left on device")

@@ -13,9 +13,9 @@ import torch
 import torch.multiprocessing as mp
 from PIL import Image
 
-from gensr.checkpoint import latest_checkpoint, load_checkpoint
 from gensr.config import TrainConfig, dump_config, load_config
-from gensr.sampling import StreamBatchSampler, batch_items, shard_params
+from gensr.train.checkpoint import latest_checkpoint, load_checkpoint
+from gensr.train.sampling import StreamBatchSampler, batch_items, shard_params
 
 
 def test_shards_partition_the_global_batch() -> None:
@@ -76,9 +76,9 @@ def _worker(rank: int, world: int, port: int, cfg_file: str, run_dir: str) -> No
         }
     )
     torch.set_num_threads(1)
-    from gensr.train import fit
+    from gensr.cli import main  # what `torchrun -m gensr train ...` runs in each process
 
-    fit(load_config(cfg_file), run_dir)
+    assert main(["train", "--config", cfg_file, "--run-dir", run_dir]) == 0
 
 
 def _free_port() -> int:
@@ -89,8 +89,8 @@ def _free_port() -> int:
 
 def test_two_processes_match_one(tmp_path: Path) -> None:
     from gensr.data import sample_photos
-    from gensr.runlog import read_log
     from gensr.train import fit
+    from gensr.train.runlog import read_log
 
     imgs = dict(sample_photos())
     data = tmp_path / "data"

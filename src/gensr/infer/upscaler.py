@@ -1,35 +1,14 @@
-"""Inference: upscale :class:`~gensr.imageio.Image` objects with a generator on one device.
-
-The pieces live in small modules and are re-exported here: devices and precisions
-(:mod:`gensr.devices`), seamless tiling (:mod:`gensr.tiling`) and alpha (:mod:`gensr.alpha`).
-Alpha is not run through the network by default: see :mod:`gensr.alpha` for why and how halos
-are avoided.
-"""
+"""The :class:`Upscaler`: a generator ready to upscale images on one device (tiled, with alpha)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from gensr.alpha import fill_transparent, upscale_alpha
-from gensr.devices import PRECISIONS, resolve_device, resolve_precision
 from gensr.imageio import Image
-from gensr.tiling import Progress, auto_tile, pad_to_multiple, prepare_net, size_multiple, tile_upscale
-
-__all__ = [
-    "ALPHA_METHODS",
-    "PRECISIONS",
-    "Upscaler",
-    "auto_tile",
-    "fill_transparent",
-    "pad_to_multiple",
-    "resolve_device",
-    "resolve_precision",
-    "size_multiple",
-    "tile_upscale",
-    "upscale_alpha",
-    "upscale_image",
-]
+from gensr.infer.alpha import fill_transparent, upscale_alpha
+from gensr.infer.devices import resolve_device, resolve_precision
+from gensr.infer.tiling import Progress, prepare_net, tile_upscale
 
 ALPHA_METHODS = ("bicubic", "net")
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-import gensr.tiling as tiling
+import gensr.infer.tiling as tiling
 from gensr.imageio import Image
 from gensr.infer import (
     Upscaler,
@@ -17,7 +17,7 @@ from gensr.infer import (
     tile_upscale,
     upscale_alpha,
 )
-from gensr.tiling import conv_radius
+from gensr.infer.tiling import conv_radius
 
 
 def small_net(scale: int = 2, feat: int = 8) -> nn.Module:

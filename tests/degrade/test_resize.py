@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gensr.resize import contributions, cubic, imresize, output_size
+from gensr.degrade.resize import contributions, cubic, imresize, output_size
 
 resize_right = pytest.importorskip("resize_right")
 from resize_right import interp_methods  # noqa: E402

@@ -27,9 +27,9 @@ from gensr.archs import build_discriminator, build_generator
 from gensr.config import ConfigError, ModelConfig, TrainConfig
 from gensr.data import SAMPLE_PHOTOS, HRCropDataset, list_image_files, sample_photos, save_png
 from gensr.degrade import DegradationConfig
-from gensr.distributed import DistEnv
 from gensr.losses import PerceptualLoss
-from gensr.validate import ValSet, load_val_set
+from gensr.train.distributed import DistEnv
+from gensr.train.validate import ValSet, load_val_set
 
 __all__ = [
     "SAMPLE_VAL",

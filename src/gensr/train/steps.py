@@ -13,8 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from gensr.config import LossConfig, OptimConfig, PretrainConfig
-from gensr.distributed import any_rank
 from gensr.losses import d_loss, g_loss, pixel_loss
+from gensr.train.distributed import any_rank
 
 __all__ = ["learning_rate", "autocast", "train_step_g", "train_step_d", "ema_decay", "ema_update"]
 

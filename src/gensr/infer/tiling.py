@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gensr.devices import resolve_precision
+from gensr.infer.devices import resolve_precision
 
 MAX_AUTO_OVERLAP = 32
 """Cap of the automatic overlap (low-resolution pixels) for very deep networks."""

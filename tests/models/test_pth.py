@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gensr.convert_pth import detect_arch, import_pth, normalize_keys, unwrap_state_dict
+from gensr.models.pth import detect_arch, import_pth, normalize_keys, unwrap_state_dict
 
 Conv = dict[str, tuple[int, int]]  # layer name -> (out_ch, in_ch) of a 3x3 conv
 

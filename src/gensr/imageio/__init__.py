@@ -1,0 +1,33 @@
+"""Reading and writing images: the one place where files become tensors and back.
+
+An :class:`Image` carries the RGB tensor together with everything needed to write the picture
+back faithfully: a straight (not premultiplied) alpha channel, the bit depth, whether it was
+grey, and the EXIF and ICC metadata. EXIF orientation is applied on reading, so the tensor is
+upright and the stored EXIF says orientation 1.
+
+Formats: PNG, JPEG, WebP, BMP, TIFF. 16-bit PNG and TIFF (grey, grey+alpha, RGB, RGBA) are read
+at full precision (see :mod:`gensr.imageio.codec16` for the colour ones Pillow cannot hold) and written
+back as 16-bit where the output format allows it (PNG, TIFF); other formats get 8 bits.
+
+Writes go to a temporary file in the destination folder, then are renamed into place
+(:func:`atomic_write`, used by every file gensr writes).
+"""
+
+from __future__ import annotations
+
+from gensr.imageio.files import atomic_write, list_images
+from gensr.imageio.image import FORMATS, IMAGE_EXTENSIONS, Image, ImageReadError
+from gensr.imageio.read import apply_orientation, read_image
+from gensr.imageio.write import write_image
+
+__all__ = [
+    "FORMATS",
+    "IMAGE_EXTENSIONS",
+    "Image",
+    "ImageReadError",
+    "apply_orientation",
+    "atomic_write",
+    "list_images",
+    "read_image",
+    "write_image",
+]

@@ -1,0 +1,29 @@
+"""Inference: upscale :class:`~gensr.imageio.Image` objects with a generator on one device.
+
+The pieces live in small modules and are re-exported here: :class:`Upscaler`
+(:mod:`gensr.infer.upscaler`), devices and precisions (:mod:`gensr.infer.devices`), seamless tiling
+(:mod:`gensr.infer.tiling`) and alpha (:mod:`gensr.infer.alpha`). Alpha is not run through the network
+by default: see :mod:`gensr.infer.alpha` for why and how halos are avoided.
+"""
+
+from __future__ import annotations
+
+from gensr.infer.alpha import fill_transparent, upscale_alpha
+from gensr.infer.devices import PRECISIONS, resolve_device, resolve_precision
+from gensr.infer.tiling import auto_tile, pad_to_multiple, size_multiple, tile_upscale
+from gensr.infer.upscaler import ALPHA_METHODS, Upscaler, upscale_image
+
+__all__ = [
+    "ALPHA_METHODS",
+    "PRECISIONS",
+    "Upscaler",
+    "auto_tile",
+    "fill_transparent",
+    "pad_to_multiple",
+    "resolve_device",
+    "resolve_precision",
+    "size_multiple",
+    "tile_upscale",
+    "upscale_alpha",
+    "upscale_image",
+]
