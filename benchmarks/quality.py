@@ -58,7 +58,7 @@ def prepare_hr(photos: Path, out: Path, crop: int) -> list[Path]:
         crop: largest side of the centre crop.
     """
     from gensr.degrade.resize import imresize
-    from gensr.evaluate import read_rgb8
+    from gensr.imageio import read_rgb8
     from gensr.metrics import quantize_uint8
 
     if out.exists():

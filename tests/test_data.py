@@ -9,6 +9,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from gensr import data as D
+from gensr.imageio import ImageReadError, list_images
 
 
 def _write(path: Path, h: int, w: int, seed: int) -> np.ndarray:
@@ -28,12 +29,12 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_list_image_files(folder: Path) -> None:
-    files = D.list_image_files(folder)
+def test_training_folders_are_listed_by_imageio(folder: Path) -> None:
+    files = list_images([folder])
     assert [p.relative_to(folder).as_posix() for p in files] == ["a.png", "sub/b.png", "tiny.png"]
-    assert D.list_image_files([folder / "a.png"]) == [folder / "a.png"]
+    assert list_images([folder / "a.png"]) == [folder / "a.png"]
     with pytest.raises(FileNotFoundError):
-        D.list_image_files(folder / "missing")
+        list_images([folder / "missing"])
 
 
 def _window_of(crop: np.ndarray, img: np.ndarray) -> bool:
@@ -122,7 +123,7 @@ def test_extract_subimages_reports_unreadable_files(tmp_path: Path) -> None:
     errors: list[tuple[Path, str]] = []
     out = D.extract_subimages(tmp_path / "src", tmp_path / "dst", crop=40, step=40, errors=errors)
     assert len(out) == 4 and [p.name for p, _ in errors] == ["broken.png"]
-    with pytest.raises(OSError):
+    with pytest.raises(ImageReadError):
         D.extract_subimages(tmp_path / "src", tmp_path / "dst3", crop=40, step=40)
 
 

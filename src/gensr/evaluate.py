@@ -28,6 +28,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from gensr.degrade.resize import imresize
+from gensr.imageio import IMAGE_EXTENSIONS, read_rgb8
 from gensr.metrics import psnr, quantize_uint8, rgb_to_y, ssim
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "EvalResult",
     "interpolation_method",
     "model_method",
-    "read_rgb8",
     "mod_crop",
     "make_lr",
     "score",
@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos")
-_LR_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 METRICS = ("psnr_y", "ssim_y", "lpips", "seconds")
 _PIL_FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -139,17 +138,6 @@ def model_method(spec: str, scale: int, *, device: torch.device, tile: int | Non
     return Method(name, up)
 
 
-def read_rgb8(path: str | Path) -> torch.Tensor:
-    """Read an image as 8-bit RGB (the protocol's domain): ``(1, 3, H, W)`` float32 on uint8 levels.
-
-    Uses :func:`gensr.imageio.read_image` (EXIF orientation applied, grey repeated to RGB, alpha
-    dropped); 16-bit images are rounded to 8 bits.
-    """
-    from gensr.imageio import read_image
-
-    return quantize_uint8(read_image(path).rgb)
-
-
 def _image_keys(paths: Sequence[Path]) -> list[str]:
     """Names of the images in reports: paths relative to their common folder."""
     if not paths:
@@ -199,7 +187,7 @@ def score(
 
 def _find_lr(lr_dir: Path, stem: str, scale: int) -> Path | None:
     for name in (stem, f"{stem}x{scale}", f"{stem}_x{scale}", f"{stem}_LR", f"{stem}_lr"):
-        for suffix in _LR_SUFFIXES:
+        for suffix in IMAGE_EXTENSIONS:
             for cand in (lr_dir / f"{name}{suffix}", lr_dir / f"{name}{suffix.upper()}"):
                 if cand.is_file():
                     return cand

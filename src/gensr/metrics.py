@@ -49,7 +49,14 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
 
 
 def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Clip to [0, 1] and round to the nearest of the 256 uint8 levels (half up), staying in [0, 1]."""
+    """Clip to [0, 1] and round to the nearest of the 256 uint8 levels, staying in [0, 1]. Same shape.
+
+    Rounds half up, as MATLAB's ``uint8()`` does: the one 8-bit quantizer of gensr (evaluation,
+    MATLAB bicubic, degradations, training and evaluation inputs).
+
+    >>> quantize_uint8(torch.tensor([0.5 / 255, 1.5 / 255, 2.5 / 255, 1.2])).mul(255).tolist()
+    [1.0, 2.0, 3.0, 255.0]
+    """
     return torch.floor(x.clamp(0, 1) * 255 + 0.5) / 255
 
 

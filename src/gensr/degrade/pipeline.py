@@ -27,8 +27,9 @@ from gensr.degrade.kernels import (
     sample_sinc_kernel,
     trim_kernel,
 )
-from gensr.degrade.ops import gaussian_noise, jpeg, poisson_noise, quantize
+from gensr.degrade.ops import gaussian_noise, jpeg, poisson_noise
 from gensr.degrade.resize import imresize
+from gensr.metrics import quantize_uint8
 
 
 def _sample_stage(g: torch.Generator, st: StageConfig, sizes: tuple[int, ...]) -> dict[str, Any]:
@@ -153,7 +154,7 @@ def _degrade_one(x: torch.Tensor, p: RealisticParams, i: int, lr_size: tuple[int
     else:
         x = _resize(jpeg(x, int(p.stage2.jpeg_quality[i])), lr_size, mode)
         x = filter2d(x, trim_kernel(p.sinc_kernel[i])) if use_sinc else x
-    return quantize(x)
+    return quantize_uint8(x)
 
 
 def apply(hr: torch.Tensor, params: Params, cfg: DegradationConfig) -> torch.Tensor:
@@ -174,7 +175,7 @@ def apply(hr: torch.Tensor, params: Params, cfg: DegradationConfig) -> torch.Ten
     if isinstance(cfg, BicubicConfig):
         if not isinstance(params, BicubicParams) or params.batch != b:
             raise ValueError("params do not match a bicubic degradation of this batch")
-        return quantize(imresize(hr, scale=1.0 / s, round_uint8=cfg.matlab_uint8))
+        return quantize_uint8(imresize(hr, scale=1.0 / s, round_uint8=cfg.matlab_uint8))
     if not isinstance(params, RealisticParams) or params.batch != b:
         raise ValueError("params do not match a realistic degradation of this batch")
     lr_size = (h // s, w // s)

@@ -22,6 +22,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from gensr.metrics import quantize_uint8
+
 __all__ = ["imresize", "cubic", "contributions", "output_size"]
 
 
@@ -108,11 +110,6 @@ def _resize_dim(x: torch.Tensor, dim: int, weights: np.ndarray, idx: np.ndarray)
     return out
 
 
-def _round_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Quantize [0,1] values to the uint8 grid as MATLAB's uint8 conversion does (clip, round half up)."""
-    return torch.floor(x.clamp(0, 1) * 255 + 0.5) / 255
-
-
 def imresize(
     x: torch.Tensor,
     *,
@@ -170,5 +167,5 @@ def imresize(
         weights, idx = contributions(n_in, n_out, s, antialias)
         x = _resize_dim(x, dim, weights, idx)
         if round_uint8:
-            x = _round_uint8(x)
+            x = quantize_uint8(x)
     return x

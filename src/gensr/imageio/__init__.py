@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from gensr.imageio.files import atomic_write, list_images
 from gensr.imageio.image import FORMATS, IMAGE_EXTENSIONS, Image, ImageReadError
-from gensr.imageio.read import apply_orientation, read_image
+from gensr.imageio.read import apply_orientation, image_size, read_image, read_rgb8
 from gensr.imageio.write import write_image
 
 __all__ = [
@@ -27,7 +27,9 @@ __all__ = [
     "ImageReadError",
     "apply_orientation",
     "atomic_write",
+    "image_size",
     "list_images",
     "read_image",
+    "read_rgb8",
     "write_image",
 ]

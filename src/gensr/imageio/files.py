@@ -6,37 +6,80 @@ import errno
 import glob
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from gensr.imageio.image import IMAGE_EXTENSIONS
 
 
-def atomic_write(path: Path, data: bytes, *, overwrite: bool) -> None:
-    """Write via a temporary file in the same folder, then rename (or hard-link when not overwriting)."""
+def atomic_write(
+    path: str | Path, data: bytes | str | Callable[[BinaryIO], object], *, overwrite: bool = True
+) -> Path:
+    """Write a file so that it appears complete or not at all, with the permissions any new file gets.
+
+    The data go to a temporary file in the destination folder, are flushed to disk (``fsync``),
+    given mode ``0o666 & ~umask`` and renamed into place; the folder entry is synced too. Every
+    file gensr writes (images, model files, checkpoints, configs, logs, converted backbones) goes
+    through here.
+
+    Args:
+        path: destination; its folder must exist.
+        data: the bytes, text (written as UTF-8), or a function that writes into the open binary file.
+        overwrite: replace an existing file; when false an existing ``path`` (even one appearing
+            while writing) raises ``FileExistsError`` and is never clobbered.
+
+    Returns:
+        ``path`` as a Path.
+    """
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
         if overwrite:
             os.replace(tmp, path)
-            return
-        try:
-            os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
-        except FileExistsError:
-            raise FileExistsError(errno.EEXIST, "already exists (not overwritten)", str(path)) from None
-        except OSError:  # file system without hard links
-            if path.exists():
-                raise FileExistsError(errno.EEXIST, "already exists (not overwritten)", str(path)) from None
-            os.replace(tmp, path)
+        else:
+            _link_new(Path(tmp), path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return path
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` to a ``path`` that must not exist (a hard link fails if it appeared meanwhile)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "already exists (not overwritten)", str(path)) from None
+    except OSError:  # file system without hard links
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "already exists (not overwritten)", str(path)) from None
+        os.replace(tmp, path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory file descriptors
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
+    """The process umask, read without changing it where the platform allows (threads may be writing)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):

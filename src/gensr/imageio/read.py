@@ -11,6 +11,7 @@ from PIL import Image as PILImage
 
 from gensr.imageio import codec16
 from gensr.imageio.image import FORMATS, Image, ImageReadError
+from gensr.metrics import quantize_uint8
 
 _ORIENTATION = 0x0112
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
@@ -67,6 +68,26 @@ def read_image(path: str | Path) -> Image:
         icc=icc,
         format=fmt,
     )
+
+
+def read_rgb8(path: str | Path) -> torch.Tensor:
+    """Read an image into the 8-bit domain of training and evaluation.
+
+    :func:`read_image`, alpha dropped (straight colour kept), grey repeated to RGB, 16-bit samples
+    rounded to the nearest 8-bit level.
+
+    Returns:
+        (1, 3, H, W) float32 in [0, 1] on the 256 uint8 levels.
+    """
+    return quantize_uint8(read_image(path).rgb)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(height, width)`` from the file header (no full decode), after EXIF rotation."""
+    with PILImage.open(path) as im:
+        w, h = im.size
+        orientation = im.getexif().get(_ORIENTATION, 1)
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
 def _decode(path: Path) -> tuple[np.ndarray, int, bool, bool, str, bytes | None, PILImage.Exif]:

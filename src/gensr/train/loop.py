@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from gensr import degrade
 from gensr.config import ConfigError, TrainConfig, config_to_dict, dump_config
+from gensr.imageio import atomic_write
 from gensr.train.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -61,7 +62,6 @@ from gensr.train.setup import (
     build_val_set,
     pick_device,
     train_dataset,
-    write_text,
 )
 from gensr.train.steps import autocast, ema_decay, ema_update, learning_rate, train_step_d, train_step_g
 from gensr.train.validate import validate
@@ -217,7 +217,7 @@ def _fit(
     log = val = lpips = None
     if env.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(run_dir / "config.yaml", dump_config(cfg))
+        atomic_write(run_dir / "config.yaml", dump_config(cfg))
         if resume:
             truncate_log(run_dir / "log.jsonl", start)  # drop steps after the checkpoint: they are redone
         else:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from gensr.imageio import atomic_write
 
 __all__ = ["RunLog", "read_log", "truncate_log"]
 
@@ -88,8 +88,4 @@ def truncate_log(path: str | Path, iteration: int) -> None:
     if not path.is_file():
         return
     keep = [r for r in read_log(path) if int(r.get("iter", 0)) <= iteration]
-    fd, tmp = tempfile.mkstemp(prefix=".log.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        for r in keep:
-            f.write(json.dumps(r) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, "".join(json.dumps(r) + "\n" for r in keep))

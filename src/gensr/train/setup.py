@@ -9,9 +9,7 @@
 from __future__ import annotations
 
 import copy
-import os
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +23,9 @@ from torch import nn
 
 from gensr.archs import build_discriminator, build_generator
 from gensr.config import ConfigError, ModelConfig, TrainConfig
-from gensr.data import SAMPLE_PHOTOS, HRCropDataset, list_image_files, sample_photos, save_png
+from gensr.data import SAMPLE_PHOTOS, HRCropDataset, sample_photos, save_png
 from gensr.degrade import DegradationConfig
+from gensr.imageio import list_images
 from gensr.losses import PerceptualLoss
 from gensr.train.distributed import DistEnv
 from gensr.train.validate import ValSet, load_val_set
@@ -43,7 +42,6 @@ __all__ = [
     "build_networks",
     "build_perceptual",
     "StopFlag",
-    "write_text",
 ]
 
 SAMPLE_VAL: tuple[str, ...] = ("chelsea", "coffee")
@@ -96,7 +94,7 @@ def build_val_set(
     else:
         if not Path(cfg.data.val).exists():
             raise ConfigError(f"data.val: {cfg.data.val}: no such folder or file")
-        files = list_image_files(cfg.data.val)
+        files = list_images([cfg.data.val])
     files = files[: cfg.val.images]
     if not files:
         raise ConfigError(f"data.val: no images in {cfg.data.val}")
@@ -255,11 +253,3 @@ class StopFlag:
         finally:
             for s, old in self._old.items():
                 signal.signal(s, old)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

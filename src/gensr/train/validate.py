@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gensr.degrade import BicubicConfig, DegradationConfig, degrade
-from gensr.evaluate import comparison_grid, interpolation_method, make_lr, mod_crop, read_rgb8, score
+from gensr.evaluate import comparison_grid, interpolation_method, make_lr, mod_crop, score
+from gensr.imageio import read_rgb8
 
 __all__ = ["ValSet", "load_val_set", "validate"]
 
