@@ -154,3 +154,19 @@ def test_compact_net_scale_is_the_x4_net_then_bicubic(scale: int, factor: float)
         )
     assert out.shape == (1, 3, 8 * scale, 12 * scale)
     assert torch.allclose(out, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(("arch", "upsampler", "scale"), CASES)
+def test_declared_geometry_bounds_the_receptive_field(arch: str, upsampler: str, scale: int) -> None:
+    net = build_generator(arch, {**TINY[arch], "upsampler": upsampler, "scale": scale}).eval()
+    m, radius = net.size_multiple, net.receptive_radius
+    assert isinstance(m, int) and m >= 1 and isinstance(radius, int) and radius >= 1
+    side = 2 * (radius + 2 * m) + m
+    side += (-side) % m
+    x = torch.rand(1, 3, side, side, requires_grad=True)
+    cy = side // 2 // m * m  # an input pixel on the network's grid
+    net(x)[0, :, cy * scale, cy * scale].sum().backward()
+    assert x.grad is not None
+    ys, xs = torch.nonzero(x.grad[0].abs().sum(0)).unbind(1)
+    reach = max(int((ys - cy).abs().max()), int((xs - cy).abs().max()))
+    assert reach <= radius

@@ -58,6 +58,50 @@ def scaled_kaiming_(modules: Iterable[nn.Module], scale: float = 0.1) -> None:
                     m.bias.zero_()
 
 
+Stage = tuple[str, int]
+"""One step of a generator's spatial path, input to output: ``("conv", k // 2)``, ``("up", f)``
+(enlarge by ``f``) or ``("unshuffle", r)`` (pixel-unshuffle by ``r``)."""
+
+
+def chain_radius(stages: Iterable[Stage]) -> int:
+    """Receptive radius, in input pixels, of a chain of stages (an upper bound for any input).
+
+    Walked back from the output: a conv adds its half kernel (in the pixels of its resolution),
+    an enlargement by ``f`` divides the reach by ``f`` (rounded up), an unshuffle by ``r``
+    multiplies it by ``r`` (tiles start on multiples of ``r``, see ``size_multiple``).
+
+    >>> chain_radius([("conv", 1), ("conv", 1), ("up", 2), ("conv", 1)])
+    3
+    >>> chain_radius([("unshuffle", 2), ("conv", 1), ("up", 2), ("up", 2), ("conv", 1)])
+    3
+    """
+    reach = 0
+    for kind, n in reversed(list(stages)):
+        if kind == "conv":
+            reach += n
+        elif kind == "up":
+            reach = -(-reach // n)
+        elif kind == "unshuffle":
+            reach *= n
+        else:
+            raise ValueError(f"unknown stage {kind!r}")
+    return reach
+
+
+def upsample_stages(upsampler: str, factors: Iterable[int]) -> list[Stage]:
+    """The stages of :func:`upconv` layers: pixel shuffle convolves before enlarging, nearest
+    after, and a transposed conv of kernel ``k`` reaches ``k // 2`` output pixels."""
+    out: list[Stage] = []
+    for f in factors:
+        if upsampler == "pixelshuffle":
+            out += [("conv", 1), ("up", f)]
+        elif upsampler == "nearest":
+            out += [("up", f), ("conv", 1)]
+        else:
+            out += [("up", f), ("conv", {2: 4, 3: 5}[f] // 2)]
+    return out
+
+
 def upsample_factors(scale: int) -> list[int]:
     """Per-stage enlargement factors: 1 -> [], 2 -> [2], 3 -> [3], 4 -> [2, 2]."""
     factors = {1: [], 2: [2], 3: [3], 4: [2, 2]}

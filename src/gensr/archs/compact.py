@@ -21,7 +21,16 @@ from typing import ClassVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gensr.archs.base import UPSAMPLERS, check_choice, store_hparams, upconv, upsample_factors
+from gensr.archs.base import (
+    UPSAMPLERS,
+    Stage,
+    chain_radius,
+    check_choice,
+    store_hparams,
+    upconv,
+    upsample_factors,
+    upsample_stages,
+)
 
 ACT_TYPES = ("prelu", "relu", "leakyrelu")
 
@@ -85,6 +94,20 @@ class SRVGGNetCompact(nn.Module):
                 self.body.append(_activation(act_type, num_feat))
             self.body.append(nn.Conv2d(num_feat, num_out_ch, 3, 1, 1))
             self.shuffle = nn.Identity()
+
+    size_multiple: ClassVar[int] = 1
+    """Any input size works: every layer runs at the input resolution or above."""
+
+    @property
+    def receptive_radius(self) -> int:
+        """Input pixels an output pixel depends on, each way: the conv chain (the skip is nearest)."""
+        hp, net_s = self.hparams, self.net_scale  # type: ignore[attr-defined]
+        if hp["upsampler"] == "pixelshuffle":
+            up: list[Stage] = [("conv", 1), ("up", net_s)]
+        else:
+            up = [*upsample_stages(hp["upsampler"], upsample_factors(net_s)), ("conv", 1)]
+        resize: list[Stage] = [("conv", 2)] if net_s != self.scale else []  # bicubic to ``scale``
+        return chain_radius([("conv", 1)] * (hp["num_conv"] + 1) + up + resize)
 
     def forward(self, x: Tensor) -> Tensor:
         out = x

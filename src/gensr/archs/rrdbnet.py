@@ -21,13 +21,17 @@ from torch import Tensor, nn
 
 from gensr.archs.base import (
     UPSAMPLERS,
+    Stage,
+    chain_radius,
     check_choice,
     make_layer,
     scaled_kaiming_,
     store_hparams,
     upconv,
     upsample_factors,
+    upsample_stages,
 )
+from gensr.padding import pad_to_multiple
 
 
 class ResidualDenseBlock(nn.Module):
@@ -102,6 +106,7 @@ class RRDBNet(nn.Module):
         else:
             self.unshuffle = 1
             factors = upsample_factors(scale)
+        self.factors = factors
         self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle**2, num_feat, 3, 1, 1)
         self.body = make_layer(lambda: RRDB(num_feat, num_grow_ch), num_block)
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
@@ -113,14 +118,24 @@ class RRDBNet(nn.Module):
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
 
+    @property
+    def size_multiple(self) -> int:
+        """Input sides are padded to this multiple: the pixel-unshuffle factor (1, 2 or 4)."""
+        return self.unshuffle
+
+    @property
+    def receptive_radius(self) -> int:
+        """Input pixels an output pixel depends on, each way (an upper bound; hundreds for ESRGAN)."""
+        hp = self.hparams  # type: ignore[attr-defined]
+        body: list[Stage] = [("conv", 1)] * (2 + 15 * hp["num_block"])  # conv_first, 5 per RDB, conv_body
+        up = upsample_stages(hp["upsampler"], self.factors)
+        return chain_radius([("unshuffle", self.unshuffle), *body, *up, ("conv", 1), ("conv", 1)])
+
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         r = self.unshuffle
         if r > 1:
-            ph, pw = (-h) % r, (-w) % r
-            if ph or pw:
-                mode = "reflect" if ph < h and pw < w else "replicate"
-                x = F.pad(x, (0, pw, 0, ph), mode=mode)
+            x = pad_to_multiple(x, r)  # Real-ESRGAN pads the same way, then crops
             x = F.pixel_unshuffle(x, r)  # (B, C*r*r, H/r, W/r)
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))

@@ -17,12 +17,15 @@ from torch import Tensor, nn
 
 from gensr.archs.base import (
     UPSAMPLERS,
+    Stage,
+    chain_radius,
     check_choice,
     make_layer,
     scaled_kaiming_,
     store_hparams,
     upconv,
     upsample_factors,
+    upsample_stages,
 )
 
 
@@ -77,6 +80,17 @@ class SRResNet(nn.Module):
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
         ups = [getattr(self, f"upconv{i}") for i in range(1, self.num_up + 1)]
         scaled_kaiming_([self.conv_first, *ups, self.conv_hr, self.conv_last], 0.1)
+
+    size_multiple: ClassVar[int] = 1
+    """Any input size works: every layer runs at the input resolution or above."""
+
+    @property
+    def receptive_radius(self) -> int:
+        """Input pixels an output pixel depends on, each way (the bilinear skip reaches 1)."""
+        hp = self.hparams  # type: ignore[attr-defined]
+        body: list[Stage] = [("conv", 1)] * (1 + 2 * hp["num_block"])
+        up = upsample_stages(hp["upsampler"], upsample_factors(self.scale))
+        return max(1, chain_radius([*body, *up, ("conv", 1), ("conv", 1)]))
 
     def forward(self, x: Tensor) -> Tensor:
         feat = self.lrelu(self.conv_first(x))

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from gensr.padding import pad_reflect
+
 KERNEL_TYPES: tuple[str, ...] = (
     "iso",
     "aniso",
@@ -228,20 +230,6 @@ def sample_sinc_kernel(g: torch.Generator, *, sizes: Sequence[int], pad_to: int)
     """The final sinc filter of Real-ESRGAN: size from ``sizes``, cutoff U(pi/3, pi). (pad_to, pad_to)."""
     size = sizes[rand_choice(g, [1.0] * len(sizes))]
     return pad_kernel(sinc_kernel(size, rand_uniform(g, math.pi / 3, math.pi)), pad_to)
-
-
-def pad_reflect(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    """Reflect-pad (left, right, top, bottom); where the image is too small, reflect as far as
-    possible (size - 1) and replicate the rest. (B, C, H, W) -> (B, C, H+t+b, W+l+r)."""
-    left, right, top, bottom = pad
-    h, w = x.shape[-2:]
-    r = (min(left, w - 1), min(right, w - 1), min(top, h - 1), min(bottom, h - 1))
-    if any(r):
-        x = F.pad(x, r, mode="reflect")
-    rest = (left - r[0], right - r[1], top - r[2], bottom - r[3])
-    if any(rest):
-        x = F.pad(x, rest, mode="replicate")
-    return x
 
 
 def filter2d(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from gensr.infer.alpha import fill_transparent, upscale_alpha
 from gensr.infer.devices import PRECISIONS, resolve_device, resolve_precision
-from gensr.infer.tiling import auto_tile, pad_to_multiple, size_multiple, tile_upscale
+from gensr.infer.tiling import auto_tile, receptive_radius, size_multiple, tile_upscale
 from gensr.infer.upscaler import ALPHA_METHODS, Upscaler, upscale_image
+from gensr.padding import pad_to_multiple
 
 __all__ = [
     "ALPHA_METHODS",
@@ -20,6 +21,7 @@ __all__ = [
     "auto_tile",
     "fill_transparent",
     "pad_to_multiple",
+    "receptive_radius",
     "resolve_device",
     "resolve_precision",
     "size_multiple",

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gensr.infer.devices import resolve_precision
+from gensr.padding import pad_to_multiple
 
 MAX_AUTO_OVERLAP = 32
 """Cap of the automatic overlap (low-resolution pixels) for very deep networks."""
@@ -34,13 +34,26 @@ Progress = Callable[[int, int], None]
 
 
 def size_multiple(net: nn.Module) -> int:
-    """Input side multiple a network needs for tiles to line up (e.g. 4 for a pixel-unshuffle-by-4 net)."""
-    m = getattr(net, "size_multiple", None) or getattr(net, "unshuffle", None) or 1
-    return int(m)
+    """Input side multiple a network needs (e.g. 4 for a pixel-unshuffle-by-4 net).
+
+    Every gensr generator declares it (``net.size_multiple``); other modules count as 1.
+    """
+    return int(getattr(net, "size_multiple", 1))
+
+
+def receptive_radius(net: nn.Module) -> int:
+    """Input pixels an output pixel depends on, each way.
+
+    Every gensr generator declares it (``net.receptive_radius``, from its hyperparameters);
+    other modules get :func:`conv_radius`.
+    """
+    declared = getattr(net, "receptive_radius", None)
+    return int(declared) if declared is not None else conv_radius(net)
 
 
 def conv_radius(net: nn.Module) -> int:
-    """Upper bound of the receptive radius in input pixels: the sum of every conv's half kernel.
+    """Upper bound of the receptive radius of a module gensr knows nothing about, in input
+    pixels: the sum of every conv's half kernel.
 
     Exact for a plain chain of convolutions at input resolution; an over-estimate for convs
     after upsampling (their reach in input pixels is smaller) and for skip connections.
@@ -55,36 +68,7 @@ def conv_radius(net: nn.Module) -> int:
 
 def default_overlap(net: nn.Module) -> int:
     """Overlap (input pixels) for ``net``: its receptive radius, at most :data:`MAX_AUTO_OVERLAP`."""
-    return min(conv_radius(net), MAX_AUTO_OVERLAP)
-
-
-# ------------------------------------------------------------------------------------- padding
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad bottom and right so both sides are multiples of ``multiple``.
-
-    Reflect padding as far as the image allows (``size - 1``), then replicate: reflect alone
-    fails on tiny images.
-
-    Args:
-        x: (B, C, H, W).
-        multiple: the side multiple (1 = no padding).
-
-    Returns:
-        (B, C, ceil(H/m)*m, ceil(W/m)*m); the original is ``out[..., :H, :W]``.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    rh, rw = min(ph, h - 1), min(pw, w - 1)
-    if rh or rw:
-        x = F.pad(x, (0, rw, 0, rh), mode="reflect")
-    if ph > rh or pw > rw:
-        x = F.pad(x, (0, pw - rw, 0, ph - rh), mode="replicate")
-    return x
-
-
-# -------------------------------------------------------------------------------------- tiling
+    return min(receptive_radius(net), MAX_AUTO_OVERLAP)
 
 
 def tile_upscale(
