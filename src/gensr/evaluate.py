@@ -115,27 +115,22 @@ def interpolation_method(name: str, scale: int) -> Method:
 
 
 def model_method(spec: str, scale: int, *, device: torch.device, tile: int | None = None) -> Method:
-    """A gensr model (file path or model name) run with :func:`gensr.infer.tile_upscale`.
+    """A gensr model (file path or model name) run by a :class:`gensr.infer.Upscaler` (tiled, fp32).
 
     Raises:
         gensr.models.ModelFileError: unknown name or unreadable file.
         ValueError: the model's scale differs from ``scale``.
     """
-    from gensr.infer import tile_upscale
+    from gensr.infer import Upscaler
     from gensr.models import load_model, resolve_model
 
     path = resolve_model(spec)
     net, info = load_model(path)
     if info.scale != scale:
         raise ValueError(f"model {spec} upscales x{info.scale}, but the evaluation is x{scale}")
-    net = net.to(device)
-
-    def up(lr: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return tile_upscale(net, lr, scale=scale, tile=tile, device=device).float().clamp(0, 1)
-
+    up = Upscaler(net, scale=scale, device=device, tile=tile)
     name = Path(spec).stem if Path(spec).suffix == ".safetensors" else spec
-    return Method(name, up)
+    return Method(name, up.upscale_tensor)
 
 
 def _image_keys(paths: Sequence[Path]) -> list[str]:
@@ -261,9 +256,7 @@ def evaluate(
                     )
                 result.scores[m.name][key] = {**score(sr, hr, crop=crop, lpips=lpips), "seconds": seconds}
                 srs.append((m.name, sr))
-        except torch.OutOfMemoryError:
-            raise  # never carry on after running out of memory: the user must pick a --tile size
-        except Exception as e:  # one bad image must not stop the others; it is reported
+        except Exception as e:  # one bad image (or one too large for the device) is reported, not fatal
             for m in methods:
                 result.scores[m.name].pop(key, None)
             reason = str(e).removeprefix(f"{path}: ") or type(e).__name__

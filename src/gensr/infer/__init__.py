@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from gensr.infer.alpha import fill_transparent, upscale_alpha
 from gensr.infer.devices import PRECISIONS, resolve_device, resolve_precision
-from gensr.infer.tiling import auto_tile, receptive_radius, size_multiple, tile_upscale
-from gensr.infer.upscaler import ALPHA_METHODS, Upscaler, upscale_image
+from gensr.infer.tiling import auto_tile, receptive_radius, size_multiple
+from gensr.infer.upscaler import ALPHA_METHODS, Upscaler, tile_upscale
 from gensr.padding import pad_to_multiple
 
 __all__ = [
@@ -27,5 +27,4 @@ __all__ = [
     "size_multiple",
     "tile_upscale",
     "upscale_alpha",
-    "upscale_image",
 ]

@@ -7,11 +7,14 @@ import torch
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def resolve_device(name: str = "auto") -> torch.device:
+def resolve_device(name: str = "auto", *, local_rank: int | None = None) -> torch.device:
     """Turn ``auto | cpu | cuda | cuda:N | mps`` into a device, failing clearly when it is absent.
+
+    The one device resolver: ``gensr upscale``, ``gensr eval`` and training use it.
 
     Args:
         name: ``auto`` picks CUDA, then Apple MPS, then the CPU.
+        local_rank: under torchrun, this process's GPU: ``auto`` and ``cuda`` become ``cuda:local_rank``.
 
     Returns:
         The device.
@@ -20,6 +23,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         ValueError: unknown name, or the device is not available in this PyTorch / machine.
     """
     name = name.strip().lower()
+    if local_rank is not None and name in ("auto", "cuda") and torch.cuda.is_available():
+        name = f"cuda:{local_rank}"
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

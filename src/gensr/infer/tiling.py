@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gensr.infer.devices import resolve_precision
 from gensr.padding import pad_to_multiple
 
 MAX_AUTO_OVERLAP = 32
@@ -71,22 +70,24 @@ def default_overlap(net: nn.Module) -> int:
     return min(receptive_radius(net), MAX_AUTO_OVERLAP)
 
 
-def tile_upscale(
+def run_tiles(
     net: nn.Module,
     lr: torch.Tensor,
     *,
     scale: int,
-    tile: int | None = None,
-    overlap: int | None = None,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
+    tile: int | None,
+    overlap: int | None,
+    device: torch.device,
+    dtype: torch.dtype,
     progress: Progress | None = None,
 ) -> torch.Tensor:
-    """Upscale ``lr`` tile by tile; only tiles visit the device.
+    """Upscale ``lr`` tile by tile with a network :func:`prepare_net` has put on ``device``/``dtype``.
 
-    ``net`` is moved to ``device`` and ``dtype`` in place (as ``nn.Module.to`` does) and set to
-    eval mode. A tile that raises ``torch.OutOfMemoryError`` is retried as smaller tiles, down to
-    :data:`MIN_TILE`; any other error propagates. Non-finite outputs (fp16 overflow) raise.
+    Only tiles visit the device. The one out-of-memory policy of gensr: a tile that raises
+    ``torch.OutOfMemoryError`` is retried as smaller tiles, down to :data:`MIN_TILE`, and then the
+    error propagates (callers report it for that input and go on with the next); any other error
+    propagates at once. Non-finite outputs (fp16 overflow) raise ``FloatingPointError``.
+    Use it through :class:`gensr.infer.Upscaler` (or :func:`gensr.infer.tile_upscale`).
 
     Args:
         net: generator mapping (B, 3, h, w) -> (B, 3, h*scale, w*scale).
@@ -101,15 +102,12 @@ def tile_upscale(
     Returns:
         sr: (B, 3, H*scale, W*scale) float32 in [0, 1] on the CPU.
     """
-    device = torch.device(device)
-    resolve_precision(dtype, device)
     h, w = lr.shape[-2:]
     m = size_multiple(net)
     overlap = default_overlap(net) if overlap is None else overlap
     overlap = -(-overlap // m) * m  # tiles must start on the network's grid
     x = pad_to_multiple(lr.detach().float().cpu(), m)  # (B, C, Hp, Wp)
     hp, wp = x.shape[-2:]
-    prepare_net(net, device, dtype)
     if tile is None:
         tile = auto_tile(net, hp, wp, scale=scale, overlap=overlap, device=device, dtype=dtype)
     tile = max(m, tile // m * m)

@@ -8,7 +8,7 @@ from torch import nn
 from gensr.imageio import Image
 from gensr.infer.alpha import fill_transparent, upscale_alpha
 from gensr.infer.devices import resolve_device, resolve_precision
-from gensr.infer.tiling import Progress, prepare_net, tile_upscale
+from gensr.infer.tiling import Progress, prepare_net, run_tiles
 
 ALPHA_METHODS = ("bicubic", "net")
 
@@ -20,7 +20,7 @@ class Upscaler:
         net: the generator (moved to the device and precision once, here).
         scale: its factor; None reads ``net.hparams["scale"]`` or ``net.scale``.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or a device.
-        precision: ``fp32`` (default), ``bf16``, ``fp16`` (CUDA only).
+        precision: ``fp32`` (default), ``bf16``, ``fp16`` (CUDA only), or a dtype.
         tile: tile side in input pixels; None = automatic.
         overlap: tile context in input pixels; None = from the network's depth.
         alpha: ``bicubic`` (default) or ``net`` (alpha run through the network as grey).
@@ -32,7 +32,7 @@ class Upscaler:
         *,
         scale: int | None = None,
         device: str | torch.device = "auto",
-        precision: str = "fp32",
+        precision: str | torch.dtype = "fp32",
         tile: int | None = None,
         overlap: int | None = None,
         alpha: str = "bicubic",
@@ -50,7 +50,7 @@ class Upscaler:
 
     def upscale_tensor(self, lr: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> (B, 3, H*s, W*s) in [0, 1], on the CPU."""
-        return tile_upscale(
+        return run_tiles(
             self.net,
             lr,
             scale=self.scale,
@@ -78,16 +78,20 @@ class Upscaler:
         return image.replace(rgb=sr, alpha=alpha)
 
 
-def upscale_image(
+def tile_upscale(
     net: nn.Module,
-    image: Image,
+    lr: torch.Tensor,
     *,
-    scale: int | None = None,
+    scale: int,
     tile: int | None = None,
-    device: str | torch.device = "auto",
-    precision: str = "fp32",
+    overlap: int | None = None,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = torch.float32,
     progress: Progress | None = None,
-) -> Image:
-    """One-call form of :class:`Upscaler`: upscale ``image`` with ``net``."""
-    up = Upscaler(net, scale=scale, device=device, precision=precision, tile=tile)
-    return up.upscale(image, progress)
+) -> torch.Tensor:
+    """One-call form of :meth:`Upscaler.upscale_tensor`: (B, 3, H, W) -> (B, 3, H*s, W*s) on the CPU.
+
+    ``net`` is moved to ``device`` and ``dtype`` in place (as ``nn.Module.to`` does) and set to eval mode.
+    """
+    up = Upscaler(net, scale=scale, device=device, precision=dtype, tile=tile, overlap=overlap)
+    return up.upscale_tensor(lr, progress)

@@ -37,6 +37,7 @@ from tqdm import tqdm
 from gensr import degrade
 from gensr.config import ConfigError, TrainConfig, config_to_dict, dump_config
 from gensr.imageio import atomic_write
+from gensr.infer.devices import resolve_device
 from gensr.train.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -60,7 +61,6 @@ from gensr.train.setup import (
     build_networks,
     build_perceptual,
     build_val_set,
-    pick_device,
     train_dataset,
 )
 from gensr.train.steps import autocast, ema_decay, ema_update, learning_rate, train_step_d, train_step_g
@@ -158,7 +158,10 @@ def fit(
         ConfigError: the config does not fit the data, the checkpoint or the pretrained model.
     """
     env = dist_env()
-    device = pick_device(cfg.train.device, env)
+    try:
+        device = resolve_device(cfg.train.device, local_rank=env.local_rank)
+    except ValueError as e:
+        raise ConfigError(f"train.device: {e}") from None
     owned = env.active and not torch.distributed.is_initialized()
     init_distributed(env, device)
     try:

@@ -27,7 +27,6 @@ from gensr.data import SAMPLE_PHOTOS, HRCropDataset, sample_photos, save_png
 from gensr.degrade import DegradationConfig
 from gensr.imageio import list_images
 from gensr.losses import PerceptualLoss
-from gensr.train.distributed import DistEnv
 from gensr.train.validate import ValSet, load_val_set
 
 __all__ = [
@@ -36,7 +35,6 @@ __all__ = [
     "train_dataset",
     "build_val_set",
     "vgg_features",
-    "pick_device",
     "generator_from_config",
     "Networks",
     "build_networks",
@@ -114,17 +112,6 @@ def vgg_features(vgg_file: str) -> nn.Sequential:
     from gensr.backbones import load_torchvision_vgg, vgg16_features
 
     return load_torchvision_vgg(vgg_file) if vgg_file else vgg16_features()
-
-
-def pick_device(name: str, env: DistEnv) -> torch.device:
-    """``train.device`` -> a device; ``auto`` is CUDA (this process's local GPU) when available."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        return torch.device("cuda", env.local_rank)
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device: {name} asked for, but this torch has no usable CUDA device")
-    return torch.device(name)
 
 
 def generator_from_config(cfg: TrainConfig, load_weights: bool) -> tuple[TrainConfig, nn.Module]:

@@ -17,9 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gensr.archs import arch_name, build_generator
 from gensr.degrade import BicubicConfig, DegradationConfig, degrade
 from gensr.evaluate import comparison_grid, interpolation_method, make_lr, mod_crop, score
 from gensr.imageio import read_rgb8
+from gensr.infer import Upscaler
 
 __all__ = ["ValSet", "load_val_set", "validate"]
 
@@ -96,6 +98,15 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
 
 
+def _snapshot(net: nn.Module) -> nn.Module:
+    """A copy of a gensr generator, rebuilt from its hyperparameters: the Upscaler may move, cast
+    and re-layout it without touching the network being trained."""
+    with torch.random.fork_rng(devices=[]):  # building initialises weights: leave training's RNG alone
+        copy = build_generator(arch_name(net), dict(net.hparams))  # type: ignore[arg-type]
+    copy.load_state_dict(net.state_dict())
+    return copy
+
+
 @torch.no_grad()
 def validate(
     net: nn.Module,
@@ -107,12 +118,12 @@ def validate(
     save_images: int = 0,
     tag: str = "",
 ) -> dict[str, float]:
-    """Score ``net`` (in eval mode) on the validation set.
+    """Score ``net`` on the validation set, upscaled by a :class:`gensr.infer.Upscaler` of a copy.
 
     Args:
         net: the generator (the EMA copy during training).
         val: from :func:`load_val_set`.
-        device: where ``net`` lives.
+        device: where the copy runs (fp32, tiled when the images are large).
         lpips: an LPIPS module on ``device`` or the CPU, or None.
         save_dir: folder for ``HR | LR | bicubic | sr`` grids of the first ``save_images`` images.
         save_images: how many grids to write.
@@ -122,22 +133,21 @@ def validate(
         ``{"val/psnr_y": ..., "val/ssim_y": ..., "val/lpips": ..., "val/l1": ...,
         "val/bicubic_psnr_y": ..., ...}`` (means over the images).
     """
-    was_training = net.training
-    net.eval()
+    up = Upscaler(_snapshot(net), scale=val.scale, device=device)  # the path `gensr upscale` takes
     rows = []
     bicubic = interpolation_method("bicubic", val.scale)
-    try:
-        for i, (name, hr, lr) in enumerate(zip(val.names, val.hr, val.lr, strict=True)):
-            sr = net(lr.to(device)).float().cpu().clamp(0, 1)  # (1, 3, H, W)
-            rows.append(_scores(sr, hr, val.scale, lpips))
-            if save_dir is not None and i < save_images:
-                grid = comparison_grid(
-                    hr, lr, [("bicubic", bicubic.upscale(lr)), (tag or "sr", sr)], scale=val.scale
-                )
-                save_dir.mkdir(parents=True, exist_ok=True)
-                grid.save(save_dir / f"{tag + '_' if tag else ''}{name}.png")
-    finally:
-        net.train(was_training)
+    for i, (name, hr, lr) in enumerate(zip(val.names, val.hr, val.lr, strict=True)):
+        try:
+            sr = up.upscale_tensor(lr)  # (1, 3, H, W) in [0, 1], on the CPU
+        except FloatingPointError:  # a diverged generator: its scores are NaN, the run's guard decides
+            sr = torch.full_like(hr, math.nan)
+        rows.append(_scores(sr, hr, val.scale, lpips))
+        if save_dir is not None and i < save_images:
+            grid = comparison_grid(
+                hr, lr, [("bicubic", bicubic.upscale(lr)), (tag or "sr", sr)], scale=val.scale
+            )
+            save_dir.mkdir(parents=True, exist_ok=True)
+            grid.save(save_dir / f"{tag + '_' if tag else ''}{name}.png")
     out = {f"val/{k}": v for k, v in _mean(rows).items()}
     out.update({f"val/bicubic_{k}": v for k, v in val.baseline.items()})
     return {k: v for k, v in out.items() if not (isinstance(v, float) and math.isnan(v))}
