@@ -32,7 +32,6 @@ __all__ = [
     "TrainConfig",
     "load_config",
     "from_dict",
-    "config_to_dict",
     "dump_config",
     "parse_override",
 ]
@@ -264,14 +263,9 @@ def from_dict(data: Any) -> TrainConfig:
     return cfg
 
 
-def config_to_dict(cfg: Any) -> Any:
-    """Plain dicts/lists/scalars of a config (tuples become lists), ready for YAML or JSON."""
-    return to_plain(cfg)
-
-
 def dump_config(cfg: TrainConfig) -> str:
     """The resolved config as YAML text (loads back to an equal config)."""
-    return to_yaml(config_to_dict(cfg))
+    return to_yaml(to_plain(cfg))
 
 
 # ---------------------------------------------------------------- consistency

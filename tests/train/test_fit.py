@@ -14,8 +14,9 @@ from PIL import Image
 
 from gensr.archs import build_discriminator, build_generator
 from gensr.cli import main
-from gensr.config import TrainConfig, config_to_dict, dump_config, load_config
+from gensr.config import TrainConfig, dump_config, load_config
 from gensr.losses import PerceptualLoss
+from gensr.strict import to_plain
 from gensr.train import TrainingError, fit, learning_rate, train_step_d, train_step_g
 from gensr.train.checkpoint import list_checkpoints, load_checkpoint
 from gensr.train.runlog import read_log
@@ -95,7 +96,7 @@ def test_preset_trains(preset: str, photos: tuple[Path, Path], tmp_path: Path) -
     torch.manual_seed(cfg.train.seed)
     init = build_generator(cfg.model.arch, {**cfg.model.hparams, "scale": cfg.scale}).state_dict()
     assert any(not torch.equal(init[k], v) for k, v in state["g"].items())
-    assert state["config"] == config_to_dict(cfg)
+    assert state["config"] == to_plain(cfg)
     assert "val/psnr_y" in result.metrics and "val/bicubic_psnr_y" in result.metrics
     assert (tmp_path / "config.yaml").read_text() == dump_config(cfg)
     assert list((tmp_path / "samples").glob("iter_00000003_*.png"))
@@ -304,24 +305,39 @@ def test_loader_workers_do_not_change_the_batches(photos: tuple[Path, Path]) -> 
 
 
 def test_discriminator_collapse_is_warned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from gensr.train.loop import _guard
+    from types import SimpleNamespace
+
+    from gensr.train.loop import _enforce_guards
     from gensr.train.runlog import RunLog
+    from gensr.train.state import Guards, update_guards
 
     cfg = load_config(None, ["train.collapse_iters=3"])
-    guards = {"nonfinite": 0, "collapse": 0}
+    d_wins = {"g/skipped": 0.0, "d/skipped": 0.0, "d/real": 1e-5, "d/fake": 2e-5}
+    guards = Guards()
     with RunLog(tmp_path) as log:
         for it in range(1, 6):
-            _guard(
-                guards,
-                it,
-                {"g/skipped": 0.0, "d/skipped": 0.0, "d/real": 1e-5, "d/fake": 2e-5},
-                cfg,
-                log,
-                tmp_path,
-            )
+            guards = update_guards(guards, d_wins)
+            run = SimpleNamespace(cfg=cfg, iteration=it, guards=guards, log=log, run_dir=tmp_path)
+            _enforce_guards(run, {"d/real": 1e-5, "d/fake": 2e-5})  # type: ignore[arg-type]
+    assert guards == Guards(nonfinite=0, collapse=5)
+    assert update_guards(guards, {"d/real": 0.3, "d/fake": 0.4}).collapse == 0  # the streak ends
     warnings = [r for r in read_log(tmp_path / "log.jsonl") if r.get("event") == "warning"]
     assert [r["iter"] for r in warnings] == [3]  # once per streak
     assert "discriminator loss has stayed below 1e-3 for 3 iterations" in capsys.readouterr().err
+
+
+def test_stage1_is_the_users_pixel_term_alone() -> None:
+    from gensr.train.steps import train_step_g
+
+    g = build_generator("compact", {"num_feat": 4, "num_conv": 1, "scale": 2})
+    d = build_discriminator("unet", {"num_feat": 4})
+    lr, hr = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 16, 16)
+    loss = load_config(None, ["loss.pixel_weight=0.25", "loss.adversarial_weight=0.1"]).loss
+    opt = torch.optim.Adam(g.parameters())
+    stats = train_step_g(g(lr), hr, hr, opt, loss, stage=1, d=d)
+    assert "g/adv" not in stats and "g/percep" not in stats
+    assert stats["g/total"] == pytest.approx(0.25 * stats["g/pixel"])
+    assert "g/adv" in train_step_g(g(lr), hr, hr, opt, loss, stage=2, d=d)
 
 
 def test_samples_are_split_into_train_and_held_out() -> None:

@@ -70,12 +70,13 @@ def train_step_g(
     opt_g: torch.optim.Optimizer,
     loss: LossConfig,
     *,
+    stage: int = 2,
     perceptual: nn.Module | None = None,
     d: nn.Module | None = None,
     grad_clip: float = 0.0,
     precision: str = "fp32",
 ) -> dict[str, float]:
-    """One generator update: ``α·perceptual + β·pixel + γ·adversarial``.
+    """One generator update: ``α·perceptual + β·pixel + γ·adversarial`` (stage 1: ``β·pixel`` alone).
 
     Args:
         sr: ``G(lr)`` with its autograd graph, ``(B, 3, H, W)``.
@@ -83,15 +84,20 @@ def train_step_g(
         hr: the real images D judges against (``ragan`` needs ``D(hr)``), ``(B, 3, H, W)``.
         opt_g: G's optimizer.
         loss: a :class:`gensr.config.LossConfig` (kinds and the weights α, β, γ).
-        perceptual: the VGG loss module, or None (stage 1, or α = 0).
-        d: the discriminator (not a DDP wrapper), or None (stage 1, or γ = 0). Its parameters
-            are frozen during this step and restored afterwards.
+        stage: 1 (pretraining: the pixel term alone, weighted by the user's β) or 2 (all terms).
+        perceptual: the VGG loss module, or None (α = 0); unused in stage 1.
+        d: the discriminator (not a DDP wrapper), or None (γ = 0); unused in stage 1. Its
+            parameters are frozen during this step and restored afterwards.
         grad_clip: clip G's gradient norm to this (0 = off).
         precision: ``"bf16"`` runs VGG and D under autocast.
 
     Returns:
         ``{"g/pixel", "g/percep"?, "g/adv"?, "g/total", "g/grad_norm", "g/skipped"}`` as floats.
     """
+    if stage not in (1, 2):
+        raise ValueError(f"stage must be 1 or 2, got {stage}")
+    if stage == 1:
+        perceptual = d = None
     amp = autocast(sr.device, precision)
     terms: dict[str, Tensor] = {}
     terms["g/pixel"] = pixel_loss(loss.pixel, sr.float(), target)
