@@ -133,9 +133,10 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Stage 1: G alone on the pixel loss (weight 1) before the main stage, with its own rate schedule
-    (SRGAN/ESRGAN/Real-ESRGAN pretrain a PSNR model first). Adam's state and the EMA restart when
-    stage 2 begins, as if stage 2 were a new run started from the stage-1 weights."""
+    """Stage 1: G alone on the pixel term (β·pixel, the user's ``loss.pixel_weight``) before the main
+    stage, with its own rate schedule (SRGAN/ESRGAN/Real-ESRGAN pretrain a PSNR model first). Adam's
+    state and the EMA restart when stage 2 begins, as if stage 2 were a new run started from the
+    stage-1 weights."""
 
     iters: int = 0
     """Stage-1 iterations (0 = none, e.g. when ``train.pretrained`` already is such a model)."""

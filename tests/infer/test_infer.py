@@ -62,12 +62,14 @@ def test_tiled_equals_untiled_when_overlap_covers_receptive_field() -> None:
 
 
 def test_real_size_compact_net_tiled_within_one_level() -> None:
-    from gensr.archs import build_generator
+    from gensr.models import load_model, resolve_model
 
-    net = build_generator("compact", {"num_feat": 64, "num_conv": 16, "scale": 4}).eval()
+    net = load_model(resolve_model("gensr-compact-x4"))[0]  # a trained 18-conv network
     x = torch.rand(1, 3, 40, 36)
     ref = reference(net, x)
-    out = tile_upscale(net, x, scale=4, tile=16, overlap=8)
+    out = tile_upscale(net, x, scale=4, tile=16)  # overlap: its receptive radius (18)
+    assert (out - ref).abs().max() <= 1e-5
+    out = tile_upscale(net, x, scale=4, tile=16, overlap=12)  # less context than it sees
     assert (out - ref).abs().max() <= 1 / 255
 
 
