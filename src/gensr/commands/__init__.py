@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gensr.commands import data, eval, import_, models, plot, release, train, upscale
+from gensr.commands import data, eval, export, import_, models, plot, release, train, upscale
 
 COMMANDS: list[ModuleType] = [
     upscale,
     models,
     import_,
+    export,
     eval,
     data,
     train,

@@ -7,11 +7,14 @@ import glob
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
+from gensr.engines import ENGINES, EngineError
 from gensr.imageio import FORMATS, ImageReadError, list_images, read_image, write_image
 from gensr.infer import ALPHA_METHODS, PRECISIONS, Upscaler, resolve_device, resolve_precision
 
@@ -23,6 +26,7 @@ EXAMPLE = """examples:
   gensr upscale photo.jpg -o big.png
   gensr upscale pictures/ -o upscaled/ --model my_model.safetensors --tile 256
   gensr upscale "scans/**/*.tif" -o out/ --device cuda --precision bf16
+  gensr upscale photo.jpg -o out/ --engine onnxruntime   (or --model exported.onnx)
 
 Output files are named <name>_x<scale>.<ext> (see --suffix, --format); folder inputs keep
 their subfolders. Exit code 0: all done; 1: some inputs failed (each named on stderr); 2: usage."""
@@ -66,6 +70,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument(
         "--precision", choices=list(PRECISIONS), default="fp32", help="default: fp32; fp16 needs CUDA"
+    )
+    p.add_argument(
+        "--engine",
+        choices=list(ENGINES),
+        default="auto",
+        help="auto (default): onnxruntime where it was measured faster on this CPU, else torch",
     )
     p.add_argument(
         "--format",
@@ -114,11 +124,13 @@ def run(args: argparse.Namespace) -> int:
         return _usage(f"--suffix {args.suffix!r}: only {{scale}} may be used")
     try:
         device = resolve_device(args.device)
-        resolve_precision(args.precision, device)
+        dtype = resolve_precision(args.precision, device)
     except ValueError as e:
         return _usage(str(e))
     try:
-        net, scale, model_name = _load_model(args.model)
+        net, scale, model_name = _load_model(args.model, args.engine, device, dtype, None if args.quiet else _say)
+    except EngineError as e:
+        return _usage(str(e))
     except Exception as e:  # noqa: BLE001 - any failure to find or load the model is a usage error
         return _usage(f"model: {e}")
     if args.scale is not None and args.scale != scale:
@@ -260,10 +272,25 @@ def _base_folder(inp: str) -> Path | None:
     return Path(*fixed) if fixed else Path()
 
 
-def _load_model(model: str | None) -> tuple[nn.Module, int, str]:
-    """(network, scale, display name) for a built-in model name or a model file."""
+def _load_model(
+    model: str | None, engine: str, device: torch.device, dtype: torch.dtype, say: Callable[[str], None] | None
+) -> tuple[nn.Module, int, str]:
+    """(network, scale, display name) for a built-in model name, a model file or a gensr ONNX export.
+
+    With the onnxruntime engine (asked for, or chosen by ``auto``) the network is an
+    :class:`~gensr.engines.OnnxNet` on the model's ONNX export.
+    """
+    from gensr.engines import OnnxNet, choose_engine, onnx_for_model
     from gensr.models import load_model, resolve_model
 
     path = resolve_model(model)
+    if path.suffix.lower() == ".onnx":
+        if engine == "torch":
+            raise EngineError(f"{path}: an ONNX model runs with --engine onnxruntime (or auto)")
+        choose_engine("onnxruntime", device, dtype)
+        onnx_net = OnnxNet(path)
+        return onnx_net, onnx_net.scale, path.name
     net, info = load_model(path)
+    if choose_engine(engine, device, dtype, say=say) == "onnxruntime":
+        net = OnnxNet(onnx_for_model(path))
     return net, int(info.scale), path.name

@@ -1,0 +1,271 @@
+"""Inference engines: PyTorch, or onnxruntime behind the same tiling.
+
+An engine is a module that maps a ``(1, 3, h, w)`` float32 tile in [0, 1] to its
+``(1, 3, h*s, w*s)`` upscale, so :class:`gensr.infer.Upscaler` and :func:`gensr.tiling.tile_upscale`
+(tiles, overlap, alpha, bit depth) are the same for every engine. ``torch`` is the generator
+itself; ``onnxruntime`` is :class:`OnnxNet`, an ``nn.Module`` whose ``forward`` runs an
+onnxruntime CPU session on an ONNX export (:mod:`gensr.export_onnx`) and which carries the
+``scale``, ``hparams``, ``size_multiple`` and ``receptive_radius`` the tiler reads.
+
+``auto`` picks onnxruntime only where it was measured faster: the first ``auto`` run on a
+machine (CPU model and features, thread count, torch and onnxruntime versions) times both
+engines on the built-in model at a 128-pixel tile (:func:`measure_engines`, a few seconds) and
+keeps the result in ``<cache>/engines.json``; later runs read it. Without onnxruntime, on GPUs,
+and for bf16/fp16, ``auto`` is torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+ENGINES = ("auto", "torch", "onnxruntime")
+MEASURE_SIZE = 128
+"""Side of the square input tile :func:`measure_engines` times (a typical CPU tile core)."""
+MARGIN = 1.05
+"""onnxruntime must be this many times faster than torch for ``auto`` to pick it."""
+
+
+class EngineError(ValueError):
+    """An engine cannot run here (package missing, wrong device or precision, not a gensr ONNX file)."""
+
+
+def onnxruntime_available() -> bool:
+    """Whether the ``onnxruntime`` package is importable."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def exporter_available() -> bool:
+    """Whether ONNX export (``onnx`` + ``onnxscript``) is importable."""
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxscript"))
+
+
+class OnnxNet(nn.Module):
+    """An onnxruntime session on a gensr ONNX export, usable wherever a generator is.
+
+    Args:
+        path: a ``.onnx`` file written by :func:`gensr.export_onnx.export_onnx` (its ``gensr.*``
+            metadata gives the scale, size multiple and receptive radius).
+        threads: onnxruntime intra-op threads; None = ``torch.get_num_threads()``.
+
+    Shape: ``(B, 3, h, w)`` float in [0, 1] on the CPU -> ``(B, 3, h*s, w*s)`` in the input's dtype
+    (computed in float32, one image at a time).
+    """
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        super().__init__()
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise EngineError("the onnxruntime engine needs onnxruntime: pip install onnxruntime") from None
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or torch.get_num_threads()
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own error types for unreadable files
+            raise EngineError(f"{path}: onnxruntime cannot load it: {str(e).splitlines()[0]}") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "gensr.scale" not in meta:
+            raise EngineError(f"{path}: not a gensr ONNX export (no gensr.scale metadata); use gensr export")
+        self.path = Path(path)
+        self.scale = int(meta["gensr.scale"])
+        self.size_multiple = int(meta.get("gensr.size_multiple", "1"))
+        self.receptive_radius = int(meta.get("gensr.receptive_radius", "32"))
+        self.hparams: dict[str, Any] = json.loads(meta.get("gensr.hparams", "{}"))
+        self.hparams.setdefault("scale", self.scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            raise EngineError(f"the onnxruntime engine runs on the CPU, got a tensor on {x.device}")
+        outs = []
+        for img in x.detach().float().contiguous():  # (3, h, w) each
+            (y,) = self.session.run(["output"], {"data": img[None].numpy()})
+            outs.append(torch.from_numpy(y))
+        return torch.cat(outs).to(x.dtype)  # (B, 3, h*s, w*s)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def onnx_for_model(model_path: str | Path) -> Path:
+    """The ONNX export of a gensr model file, made once into ``<cache>/onnx/`` (keyed by content).
+
+    A ``.onnx`` path is returned as it is. Raises ``ExportDependencyError`` without the exporter.
+    """
+    from gensr.export_onnx import OPSET, export_onnx
+    from gensr.models import cache_dir, load_model
+
+    model_path = Path(model_path)
+    if model_path.suffix.lower() == ".onnx":
+        return model_path
+    key = f"{_sha256(model_path)[:20]}-torch{torch.__version__.split('+')[0]}-opset{OPSET}"
+    out = cache_dir() / "onnx" / f"{model_path.stem}-{key}.onnx"
+    if not out.is_file():
+        net, _ = load_model(model_path)
+        export_onnx(net, out)
+    return out
+
+
+# ------------------------------------------------------------------------------ measurement
+
+
+def cpu_description() -> tuple[str, list[str]]:
+    """(CPU model name, its SIMD features relevant to convolutions) from ``/proc/cpuinfo``."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_bf16")
+    return name, [f for f in wanted if f in flags]
+
+
+def machine_key(threads: int | None = None) -> str:
+    """What an engine measurement depends on: CPU, features, threads, torch and onnxruntime versions."""
+    import onnxruntime as ort
+
+    name, flags = cpu_description()
+    threads = threads or torch.get_num_threads()
+    return f"{name} [{' '.join(flags)}] {threads} threads, torch {torch.__version__}, onnxruntime {ort.__version__}"
+
+
+def _best_seconds(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure_engines(
+    model_path: str | Path | None = None, *, size: int = MEASURE_SIZE, repeats: int = 3, threads: int | None = None
+) -> dict[str, float]:
+    """Output megapixels per second of each engine on one ``size``-pixel square tile, CPU, fp32.
+
+    Args:
+        model_path: a gensr model file; None = the built-in model.
+        size: input tile side in pixels.
+        repeats: timed runs per engine after a warm-up; the best counts.
+        threads: threads for both engines; None = ``torch.get_num_threads()``.
+
+    Returns:
+        ``{"torch": MP/s, "onnxruntime": MP/s}``.
+    """
+    from gensr.models import load_model, resolve_model
+    from gensr.tiling import prepare_net
+
+    path = resolve_model(None if model_path is None else str(model_path))
+    threads = threads or torch.get_num_threads()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        net, info = load_model(path)
+        prepare_net(net, torch.device("cpu"), torch.float32)
+        onnx_net = OnnxNet(onnx_for_model(path), threads=threads)
+        x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
+        mp = (size * info.scale) ** 2 / 1e6
+        with torch.inference_mode():
+            return {
+                "torch": mp / _best_seconds(lambda: net(x), repeats),
+                "onnxruntime": mp / _best_seconds(lambda: onnx_net(x), repeats),
+            }
+    finally:
+        torch.set_num_threads(before)
+
+
+def _cache_file() -> Path:
+    from gensr.models import cache_dir
+
+    return cache_dir() / "engines.json"
+
+
+def cached_measurement(threads: int | None = None) -> dict[str, Any] | None:
+    """This machine's stored measurement (``torch``, ``onnxruntime`` MP/s, ``engine``), or None."""
+    try:
+        table = json.loads(_cache_file().read_text())
+    except (OSError, ValueError):
+        return None
+    entry = table.get(machine_key(threads))
+    return entry if isinstance(entry, dict) and entry.get("engine") in ENGINES[1:] else None
+
+
+def store_measurement(speeds: dict[str, float], threads: int | None = None) -> dict[str, Any]:
+    """Record ``speeds`` (from :func:`measure_engines`) for this machine; returns the entry."""
+    faster = speeds["onnxruntime"] > MARGIN * speeds["torch"]
+    entry = {**{k: round(v, 4) for k, v in speeds.items()}, "engine": "onnxruntime" if faster else "torch"}
+    entry |= {"tile": MEASURE_SIZE, "date": time.strftime("%Y-%m-%d")}
+    path = _cache_file()
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        table = {}
+    table[machine_key(threads)] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return entry
+
+
+def choose_engine(
+    requested: str, device: torch.device, dtype: torch.dtype, *, say: Callable[[str], None] | None = None
+) -> str:
+    """Resolve ``auto | torch | onnxruntime`` to the engine to run.
+
+    ``onnxruntime`` is checked (CPU, fp32, package present: else :class:`EngineError`); ``auto``
+    gives torch on other devices or precisions and without onnxruntime or the exporter, else the
+    stored measurement's winner, measuring first (and telling ``say``) when there is none.
+    """
+    if requested not in ENGINES:
+        raise EngineError(f"unknown engine {requested!r}; use {', '.join(ENGINES)}")
+    if requested == "torch":
+        return "torch"
+    if requested == "onnxruntime":
+        if not onnxruntime_available():
+            raise EngineError("--engine onnxruntime needs onnxruntime: pip install 'gensr[onnxruntime]'")
+        if device.type != "cpu" or dtype != torch.float32:
+            raise EngineError(f"the onnxruntime engine runs fp32 on the CPU (asked: {device.type}, {dtype})")
+        return "onnxruntime"
+    if device.type != "cpu" or dtype != torch.float32 or not onnxruntime_available() or not exporter_available():
+        return "torch"
+    entry = cached_measurement()
+    if entry is None:
+        if say is not None:
+            say("gensr: measuring torch against onnxruntime on this CPU, once (engine auto)...")
+        try:
+            entry = store_measurement(measure_engines())
+        except Exception as e:  # noqa: BLE001 - a failed measurement must not stop the upscale
+            if say is not None:
+                say(f"gensr: engine auto: could not measure onnxruntime ({str(e).splitlines()[0]}); using torch")
+            return "torch"
+        if say is not None:
+            say(
+                f"gensr: torch {entry['torch']:.2f}, onnxruntime {entry['onnxruntime']:.2f} output MP/s "
+                f"-> {entry['engine']} (stored in {_cache_file()})"
+            )
+    return str(entry["engine"])
