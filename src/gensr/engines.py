@@ -17,6 +17,7 @@ and for bf16/fp16, ``auto`` is torch.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -145,11 +146,13 @@ def cpu_description() -> tuple[str, list[str]]:
 
 def machine_key(threads: int | None = None) -> str:
     """What an engine measurement depends on: CPU, features, threads, torch and onnxruntime versions."""
-    import onnxruntime as ort
-
+    try:
+        ort_version = importlib.metadata.version("onnxruntime")
+    except importlib.metadata.PackageNotFoundError:
+        ort_version = "none"
     name, flags = cpu_description()
     threads = threads or torch.get_num_threads()
-    return f"{name} [{' '.join(flags)}] {threads} threads, torch {torch.__version__}, onnxruntime {ort.__version__}"
+    return f"{name} [{' '.join(flags)}] {threads} threads, torch {torch.__version__}, onnxruntime {ort_version}"
 
 
 def _best_seconds(fn: Callable[[], object], repeats: int) -> float:

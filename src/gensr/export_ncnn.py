@@ -103,7 +103,8 @@ class _Graph:
         for kind, name, bottoms, tops, params in lines:
             new_bottoms = []
             for b in bottoms:
-                new_bottoms.append(f"{b}_splitncnn_{taken[b]}" if uses[b] > 1 else b)
+                # the first reader takes the Split's last top, as ncnn's converters write it
+                new_bottoms.append(f"{b}_splitncnn_{uses[b] - 1 - taken[b]}" if uses[b] > 1 else b)
                 taken[b] += 1
             out.append((kind, name, new_bottoms, tops, params))
         result = []
@@ -163,10 +164,10 @@ def _compact(g: _Graph, net: nn.Module) -> str:
     i = 0
     while i < len(body) - 1:
         conv, act = body[i], body[i + 1]
-        if isinstance(conv, (ConvPixelShuffle, NearestConv)):
-            x = _upconv(g, f"body.{i}", x, conv, act)
-        else:
+        if type(conv) is nn.Conv2d:
             x = _act(g, f"body.{i}", x, _check_conv(f"body.{i}", conv), act)
+        else:  # an upsampling stage
+            x = _upconv(g, f"body.{i}", x, conv, act)
         i += 2
     last = _check_conv(f"body.{i}", body[i])
     x = g.conv(f"body.{i}", x, last.weight, last.bias)
@@ -174,7 +175,7 @@ def _compact(g: _Graph, net: nn.Module) -> str:
     if isinstance(net.shuffle, nn.PixelShuffle) and n > 1:
         x = g.add("PixelShuffle", "shuffle", [x], f"0={n}")
     up = g.interp("residual", "data", 1, float(n)) if n > 1 else "data"
-    x = g.add("BinaryOp", "add", [x, up], "0=0")
+    x = g.add("BinaryOp", "add", [x, up])
     if net.net_scale != net.scale:
         x = g.interp("resize", x, 3, net.scale / net.net_scale)
     return x
@@ -195,13 +196,13 @@ def _rrdbnet(g: _Graph, net: nn.Module) -> str:
             feats = [x]
             for c in range(1, 6):
                 name = f"body.{b}.rdb{r}.conv{c}"
-                src = feats[0] if c == 1 else g.add("Concat", f"{name}.cat", list(feats), "0=0")
+                src = feats[0] if c == 1 else g.add("Concat", f"{name}.cat", list(feats))
                 conv = _check_conv(name, getattr(rdb, f"conv{c}"))
                 feats.append(g.conv(name, src, conv.weight, conv.bias, leaky if c < 5 else NONE))
             x = g.add("Eltwise", f"body.{b}.rdb{r}", [feats[-1], x], "0=1 -23301=2,2.000000e-01,1.000000e+00")
         x = g.add("Eltwise", f"body.{b}", [x, block_in], "0=1 -23301=2,2.000000e-01,1.000000e+00")
     x = g.conv("conv_body", x, net.conv_body.weight, net.conv_body.bias)
-    x = g.add("BinaryOp", "trunk", [fea, x], "0=0")
+    x = g.add("BinaryOp", "trunk", [fea, x])
     for i in range(1, net.num_up + 1):
         x = _upconv(g, f"conv_up{i}", x, getattr(net, f"conv_up{i}"), net.lrelu)
     x = g.conv("conv_hr", x, net.conv_hr.weight, net.conv_hr.bias, leaky)
@@ -225,12 +226,12 @@ def _srresnet(g: _Graph, net: nn.Module) -> str:
     for b, block in enumerate(net.body):
         y = g.conv(f"body.{b}.conv1", x, *_folded(_check_conv("conv1", block.conv1), block.bn1), ("relu", 0.0))
         y = g.conv(f"body.{b}.conv2", y, *_folded(_check_conv("conv2", block.conv2), block.bn2))
-        x = g.add("BinaryOp", f"body.{b}", [x, y], "0=0")
+        x = g.add("BinaryOp", f"body.{b}", [x, y])
     for i in range(1, net.num_up + 1):
         x = _upconv(g, f"upconv{i}", x, getattr(net, f"upconv{i}"), net.lrelu)
     x = g.conv("conv_hr", x, net.conv_hr.weight, net.conv_hr.bias, leaky)
     x = g.conv("conv_last", x, net.conv_last.weight, net.conv_last.bias)
-    return g.add("BinaryOp", "residual", [x, g.interp("upsample", "data", 2, float(net.scale))], "0=0")
+    return g.add("BinaryOp", "residual", [x, g.interp("upsample", "data", 2, float(net.scale))])
 
 
 WRITERS = {"compact": _compact, "rrdbnet": _rrdbnet, "srresnet": _srresnet}
