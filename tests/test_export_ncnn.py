@@ -1,4 +1,4 @@
-"""ncnn export: the released Real-ESRGAN files reproduced, round trips through gensr's reader and the ncnn runtime."""
+"""ncnn export: Real-ESRGAN's released files reproduced; round trips via gensr's reader and ncnn."""
 
 from __future__ import annotations
 
@@ -122,13 +122,13 @@ def test_rrdbnet_round_trip_through_gensr_reader(tmp_path: Path, fp16: bool) -> 
         assert torch.equal(sr_back, sr)
 
 
+SMALL = {"num_feat": 8, "num_conv": 2}
+RRDB = {"num_feat": 8, "num_grow_ch": 4, "num_block": 1}
 VARIANTS = {
-    "compact-relu": ("compact", {"num_feat": 8, "num_conv": 2, "act_type": "relu", "scale": 2}),
-    "compact-lrelu-x3-from-x4": ("compact", {"num_feat": 8, "num_conv": 2, "act_type": "leakyrelu", "scale": 3,
-                                             "net_scale": 4}),
-    "compact-nearest": ("compact", {"num_feat": 8, "num_conv": 2, "upsampler": "nearest"}),
-    "rrdbnet-pixelshuffle-x3": ("rrdbnet", {"num_feat": 8, "num_grow_ch": 4, "num_block": 1, "scale": 3,
-                                            "upsampler": "pixelshuffle"}),
+    "compact-relu": ("compact", {**SMALL, "act_type": "relu", "scale": 2}),
+    "compact-lrelu-x3-from-x4": ("compact", {**SMALL, "act_type": "leakyrelu", "scale": 3, "net_scale": 4}),
+    "compact-nearest": ("compact", {**SMALL, "upsampler": "nearest"}),
+    "rrdbnet-pixelshuffle-x3": ("rrdbnet", {**RRDB, "scale": 3, "upsampler": "pixelshuffle"}),
     "srresnet": ("srresnet", {"num_feat": 8, "num_block": 2}),
     "srresnet-bn-nearest-x2": ("srresnet", {"num_feat": 8, "num_block": 2, "batch_norm": True, "scale": 2,
                                             "upsampler": "nearest"}),
@@ -144,7 +144,9 @@ def test_other_variants_match_the_graph_interpreter(tmp_path: Path, variant: str
     graph = parse_param(done.param)
     lr = torch.rand(1, 3, 9, 14)
     with torch.no_grad():
-        torch.testing.assert_close(run_graph(graph, read_bin(graph, done.bin), lr), net(lr), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            run_graph(graph, read_bin(graph, done.bin), lr), net(lr), atol=1e-5, rtol=1e-5
+        )
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,11 @@ def test_file_contract(builtin_onnx: tuple[nn.Module, Path]) -> None:
     assert [(o.domain, o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")] == [("", OPSET)]
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["gensr.opset"] == str(OPSET) and meta["gensr.arch"] == "compact"
-    assert (meta["gensr.scale"], meta["gensr.size_multiple"], meta["gensr.receptive_radius"]) == ("4", "1", "18")
+    assert (meta["gensr.scale"], meta["gensr.size_multiple"], meta["gensr.receptive_radius"]) == (
+        "4",
+        "1",
+        "18",
+    )
 
 
 def test_onnxruntime_matches_pytorch_at_two_sizes(builtin_onnx: tuple[nn.Module, Path]) -> None:

@@ -152,7 +152,9 @@ def machine_key(threads: int | None = None) -> str:
         ort_version = "none"
     name, flags = cpu_description()
     threads = threads or torch.get_num_threads()
-    return f"{name} [{' '.join(flags)}] {threads} threads, torch {torch.__version__}, onnxruntime {ort_version}"
+    return (
+        f"{name} [{' '.join(flags)}] {threads} threads, torch {torch.__version__}, onnxruntime {ort_version}"
+    )
 
 
 def _best_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -166,7 +168,11 @@ def _best_seconds(fn: Callable[[], object], repeats: int) -> float:
 
 
 def measure_engines(
-    model_path: str | Path | None = None, *, size: int = MEASURE_SIZE, repeats: int = 3, threads: int | None = None
+    model_path: str | Path | None = None,
+    *,
+    size: int = MEASURE_SIZE,
+    repeats: int = 3,
+    threads: int | None = None,
 ) -> dict[str, float]:
     """Output megapixels per second of each engine on one ``size``-pixel square tile, CPU, fp32.
 
@@ -254,7 +260,12 @@ def choose_engine(
         if device.type != "cpu" or dtype != torch.float32:
             raise EngineError(f"the onnxruntime engine runs fp32 on the CPU (asked: {device.type}, {dtype})")
         return "onnxruntime"
-    if device.type != "cpu" or dtype != torch.float32 or not onnxruntime_available() or not exporter_available():
+    if (
+        device.type != "cpu"
+        or dtype != torch.float32
+        or not onnxruntime_available()
+        or not exporter_available()
+    ):
         return "torch"
     entry = cached_measurement()
     if entry is None:
@@ -264,7 +275,8 @@ def choose_engine(
             entry = store_measurement(measure_engines())
         except Exception as e:  # noqa: BLE001 - a failed measurement must not stop the upscale
             if say is not None:
-                say(f"gensr: engine auto: could not measure onnxruntime ({str(e).splitlines()[0]}); using torch")
+                why = str(e).splitlines()[0] if str(e) else type(e).__name__
+                say(f"gensr: engine auto: could not measure onnxruntime ({why}); using torch")
             return "torch"
         if say is not None:
             say(

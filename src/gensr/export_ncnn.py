@@ -62,7 +62,9 @@ class _Graph:
         self.lines.append((kind, name, bottoms, [top], params))
         return top
 
-    def conv(self, name: str, x: str, weight: torch.Tensor, bias: torch.Tensor | None, act: Act = NONE) -> str:
+    def conv(
+        self, name: str, x: str, weight: torch.Tensor, bias: torch.Tensor | None, act: Act = NONE
+    ) -> str:
         """A stride-1 'same' Convolution; ``weight`` (out, in, kh, kw), ``bias`` (out,) or None (zeros)."""
         out, _, kh, kw = weight.shape
         w = weight.detach().float().cpu().numpy()
@@ -224,7 +226,9 @@ def _srresnet(g: _Graph, net: nn.Module) -> str:
     leaky: Act = ("leaky", float(net.lrelu.negative_slope))
     x = g.conv("conv_first", "data", net.conv_first.weight, net.conv_first.bias, leaky)
     for b, block in enumerate(net.body):
-        y = g.conv(f"body.{b}.conv1", x, *_folded(_check_conv("conv1", block.conv1), block.bn1), ("relu", 0.0))
+        y = g.conv(
+            f"body.{b}.conv1", x, *_folded(_check_conv("conv1", block.conv1), block.bn1), ("relu", 0.0)
+        )
         y = g.conv(f"body.{b}.conv2", y, *_folded(_check_conv("conv2", block.conv2), block.bn2))
         x = g.add("BinaryOp", f"body.{b}", [x, y])
     for i in range(1, net.num_up + 1):
@@ -268,7 +272,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 @torch.no_grad()
-def export_ncnn(net: nn.Module, param_path: str | Path, bin_path: str | Path, *, fp16: bool = True) -> NcnnExport:
+def export_ncnn(
+    net: nn.Module, param_path: str | Path, bin_path: str | Path, *, fp16: bool = True
+) -> NcnnExport:
     """Write generator ``net`` as an ncnn ``.param`` / ``.bin`` pair.
 
     Before anything is written, the graph is run by gensr's ncnn interpreter
@@ -299,7 +305,11 @@ def export_ncnn(net: nn.Module, param_path: str | Path, bin_path: str | Path, *,
         x = torch.rand(1, int(net.hparams["num_in_ch"]), 12, 12, generator=torch.Generator().manual_seed(0))
         diff = (net(x) - run_graph(graph, g.weights, x)).abs().max().item()
     if not diff <= 1e-4:
-        raise ValueError(f"{param_path}: the written graph differs from the {arch} network by {diff:.3g} (a bug)")
+        raise ValueError(
+            f"{param_path}: the written graph differs from the {arch} network by {diff:.3g} (a bug)"
+        )
     _write_atomic(bin_path, b"".join(g.blobs))
     _write_atomic(param_path, text.encode("utf-8"))
-    return NcnnExport(param_path, bin_path, len(graph.layers), int(text.split("\n")[1].split()[1]), fp16, diff)
+    return NcnnExport(
+        param_path, bin_path, len(graph.layers), int(text.split("\n")[1].split()[1]), fp16, diff
+    )

@@ -59,7 +59,8 @@ def _require_exporter() -> Any:
         import onnxscript  # noqa: F401  (torch.onnx's dynamo exporter imports it)
     except ImportError as e:
         raise ExportDependencyError(
-            f"ONNX export needs the onnx and onnxscript packages ({e.name} is missing): pip install 'gensr[export]'"
+            f"ONNX export needs the onnx and onnxscript packages ({e.name} is missing): "
+            "pip install 'gensr[export]'"
         ) from None
     return onnx
 

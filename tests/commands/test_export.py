@@ -59,7 +59,10 @@ def test_usage_errors_and_unexportable_models(tmp_path: Path, capsys: pytest.Cap
     x2 = _tiny(tmp_path / "rrdb_x2.safetensors", "rrdbnet", num_grow_ch=4, num_block=1, scale=2)
     assert main(["export", str(x2), "-o", str(tmp_path / "r.param")]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"gensr export: {tmp_path / 'r.param'}: RRDBNet x2 pixel-unshuffles") and "\n" not in err
+    assert (
+        err.startswith(f"gensr export: {tmp_path / 'r.param'}: RRDBNet x2 pixel-unshuffles")
+        and "\n" not in err
+    )
     assert not (tmp_path / "r.param").exists() and not (tmp_path / "r.bin").exists()
 
 
@@ -82,7 +85,9 @@ def test_onnx_export_and_upscale_engines(tmp_path: Path, capsys: pytest.CaptureF
     outs = {}
     for name, flags in runs.items():
         dst = tmp_path / f"{name}.png"
-        assert main(["upscale", str(tmp_path / "a.png"), "-o", str(dst), "--quiet", "--tile", "12", *flags]) == 0
+        assert (
+            main(["upscale", str(tmp_path / "a.png"), "-o", str(dst), "--quiet", "--tile", "12", *flags]) == 0
+        )
         outs[name] = np.asarray(PILImage.open(dst)).astype(int)
     assert outs["torch"].shape == (80, 112, 3)
     assert np.abs(outs["onnxruntime"] - outs["torch"]).max() <= 1

@@ -1,4 +1,4 @@
-"""``gensr export``: a gensr model -> ONNX, or the ncnn ``.param``/``.bin`` pair Upscayl and realesrgan-ncnn load."""
+"""``gensr export``: a gensr model -> ONNX, or the ncnn ``.param``/``.bin`` pair that Upscayl loads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 NAME = "export"
-HELP = "Export a gensr model to ONNX (dynamic size) or to ncnn (.param + .bin, as Real-ESRGAN's released files)."
+HELP = (
+    "Export a gensr model to ONNX (dynamic size) or to ncnn (.param + .bin, as Real-ESRGAN's released files)."
+)
 EXAMPLE = """examples:
   gensr export gensr-compact-x4 -o gensr-compact-x4.onnx
   gensr export gensr-compact-x4 -o models/gensr-compact-x4.param      (writes .param and .bin)
@@ -24,11 +26,18 @@ FORMATS = {".onnx": "onnx", ".param": "ncnn", ".bin": "ncnn"}
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="built-in model name or gensr .safetensors file")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the .onnx, or the ncnn .param to write")
     p.add_argument(
-        "--format", choices=("onnx", "ncnn"), default=None, help="default: from the output suffix (.onnx, .param)"
+        "-o", "--output", required=True, metavar="FILE", help="the .onnx, or the ncnn .param to write"
     )
-    p.add_argument("--fp32", action="store_true", help="ncnn: store weights as fp32 (default fp16, as released)")
+    p.add_argument(
+        "--format",
+        choices=("onnx", "ncnn"),
+        default=None,
+        help="default: from the output suffix (.onnx, .param)",
+    )
+    p.add_argument(
+        "--fp32", action="store_true", help="ncnn: store weights as fp32 (default fp16, as released)"
+    )
     p.add_argument("--opset", type=int, default=None, metavar="N", help="ONNX opset (default: gensr's, 18)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 

@@ -128,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         return _usage(str(e))
     try:
-        net, scale, model_name = _load_model(args.model, args.engine, device, dtype, None if args.quiet else _say)
+        net, scale, model_name = _load_model(
+            args.model, args.engine, device, dtype, None if args.quiet else _say
+        )
     except EngineError as e:
         return _usage(str(e))
     except Exception as e:  # noqa: BLE001 - any failure to find or load the model is a usage error
@@ -273,7 +275,11 @@ def _base_folder(inp: str) -> Path | None:
 
 
 def _load_model(
-    model: str | None, engine: str, device: torch.device, dtype: torch.dtype, say: Callable[[str], None] | None
+    model: str | None,
+    engine: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    say: Callable[[str], None] | None,
 ) -> tuple[nn.Module, int, str]:
     """(network, scale, display name) for a built-in model name, a model file or a gensr ONNX export.
 
