@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="model name or file (default: the built-in model)")
     p.add_argument("--sizes", default="64,128,256", help="input tile sides (default: 64,128,256)")
     p.add_argument("--threads", default="1,2", help="thread counts (default: 1,2)")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per row (default: 3)")
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds per row (default: 5)")
     p.add_argument("--store", action="store_true", help="store the winner for `gensr upscale --engine auto`")
     p.add_argument("--no-write", action="store_true", help="print the section instead of writing it")
     args = p.parse_args(argv)
