@@ -4,9 +4,9 @@ Run:  python benchmarks/engines.py            # ~1 min on 2 CPU cores -> section
       python benchmarks/engines.py --store    # also store the winner for `gensr upscale --engine auto`
 
 For the built-in model (or ``--model``), each row times one square input tile (``--sizes``) at each
-thread count (``--threads``): PyTorch fp32 in channels-last, as :func:`gensr.tiling.tile_upscale`
-runs it, and an :class:`gensr.engines.OnnxNet` (onnxruntime's CPU provider, same thread count for
-intra-op work) on the model's ONNX export, both timed by :func:`gensr.engines.measure_engines` (the
+thread count (``--threads``): PyTorch fp32 in channels-last, as :func:`gensr.infer.tile_upscale`
+runs it, and an :class:`gensr.infer.engines.OnnxNet` (onnxruntime's CPU provider, same thread count for
+intra-op work) on the model's ONNX export, both timed by :func:`gensr.infer.engines.measure_engines` (the
 measurement ``--engine auto`` makes): alternating rounds, one warm-up and one timed call per engine
 each, the fastest round counts (the machine is shared; the least disturbed run is the one to compare).
 The CPU flags are printed, since onnxruntime's and PyTorch's kernels take different paths on AVX2,
@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-from gensr.engines import MARGIN, MEASURE_SIZE, measure_engines, onnx_for_model, store_measurement  # noqa: E402
+from gensr.infer.engines import MARGIN, MEASURE_SIZE, measure_engines, onnx_for_model, store_measurement  # noqa: E402
 from gensr.models import resolve_model  # noqa: E402
 
 

@@ -13,7 +13,7 @@ import torch
 from PIL import Image as PILImage
 
 from gensr.cli import main
-from gensr.ncnn import import_ncnn
+from gensr.models.ncnn import import_ncnn
 
 
 def _peer(name: str) -> ModuleType:

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"{t}: already exists (use --overwrite to replace it)", 1)
 
     if fmt == "onnx":
-        from gensr.export_onnx import OPSET, ExportDependencyError, export_onnx
+        from gensr.models.onnx_export import OPSET, ExportDependencyError, export_onnx
 
         try:
             done = export_onnx(net, targets[0], opset=args.opset or OPSET)
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
 
-    from gensr.export_ncnn import export_ncnn
+    from gensr.models.ncnn_export import export_ncnn
 
     try:
         done = export_ncnn(net, targets[0], targets[1], fp16=not args.fp32)

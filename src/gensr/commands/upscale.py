@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gensr.engines import ENGINES, EngineError
 from gensr.imageio import FORMATS, ImageReadError, list_images, read_image, write_image
 from gensr.infer import ALPHA_METHODS, PRECISIONS, Upscaler, resolve_device, resolve_precision
+from gensr.infer.engines import ENGINES, EngineError
 
 NAME = "upscale"
 HELP = "Upscale images (files, folders, glob patterns) with a super-resolution model."
@@ -284,9 +284,9 @@ def _load_model(
     """(network, scale, display name) for a built-in model name, a model file or a gensr ONNX export.
 
     With the onnxruntime engine (asked for, or chosen by ``auto``) the network is an
-    :class:`~gensr.engines.OnnxNet` on the model's ONNX export.
+    :class:`~gensr.infer.engines.OnnxNet` on the model's ONNX export.
     """
-    from gensr.engines import OnnxNet, choose_engine, onnx_for_model
+    from gensr.infer.engines import OnnxNet, choose_engine, onnx_for_model
     from gensr.models import load_model, resolve_model
 
     path = resolve_model(model)

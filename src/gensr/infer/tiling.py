@@ -56,10 +56,7 @@ def conv_radius(net: nn.Module) -> int:
 
     Exact for a plain chain of convolutions at input resolution; an over-estimate for convs
     after upsampling (their reach in input pixels is smaller) and for skip connections.
-    A module that is not a PyTorch network (an ONNX engine) states it as ``receptive_radius``.
     """
-    if hasattr(net, "receptive_radius"):
-        return int(net.receptive_radius)
     r = 0
     for m in net.modules():
         if isinstance(m, nn.modules.conv._ConvNd):

@@ -1,6 +1,7 @@
 """Model files: safetensors + metadata (:mod:`~gensr.models.modelfile`), the built-in models and the
-user cache (:mod:`~gensr.models.builtin`), and imports of third-party weights (:mod:`~gensr.models.pth`
-for PyTorch ``.pth`` files, :mod:`~gensr.models.ncnn` for ncnn graphs)."""
+user cache (:mod:`~gensr.models.builtin`), imports of third-party weights (:mod:`~gensr.models.pth`
+for PyTorch ``.pth`` files, :mod:`~gensr.models.ncnn` for ncnn graphs), and exports
+(:mod:`~gensr.models.ncnn_export`, :mod:`~gensr.models.onnx_export`; imported on use)."""
 
 from __future__ import annotations
 

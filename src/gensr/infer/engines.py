@@ -1,10 +1,10 @@
 """Inference engines: PyTorch, or onnxruntime behind the same tiling.
 
 An engine is a module that maps a ``(1, 3, h, w)`` float32 tile in [0, 1] to its
-``(1, 3, h*s, w*s)`` upscale, so :class:`gensr.infer.Upscaler` and :func:`gensr.tiling.tile_upscale`
+``(1, 3, h*s, w*s)`` upscale, so :class:`gensr.infer.Upscaler` and :func:`gensr.infer.tile_upscale`
 (tiles, overlap, alpha, bit depth) are the same for every engine. ``torch`` is the generator
 itself; ``onnxruntime`` is :class:`OnnxNet`, an ``nn.Module`` whose ``forward`` runs an
-onnxruntime CPU session on an ONNX export (:mod:`gensr.export_onnx`) and which carries the
+onnxruntime CPU session on an ONNX export (:mod:`gensr.models.onnx_export`) and which carries the
 ``scale``, ``hparams``, ``size_multiple`` and ``receptive_radius`` the tiler reads.
 
 ``auto`` picks onnxruntime only where it was measured faster: the first ``auto`` run on a
@@ -56,7 +56,7 @@ class OnnxNet(nn.Module):
     """An onnxruntime session on a gensr ONNX export, usable wherever a generator is.
 
     Args:
-        path: a ``.onnx`` file written by :func:`gensr.export_onnx.export_onnx` (its ``gensr.*``
+        path: a ``.onnx`` file written by :func:`gensr.models.onnx_export.export_onnx` (its ``gensr.*``
             metadata gives the scale, size multiple and receptive radius).
         threads: onnxruntime intra-op threads; None = ``torch.get_num_threads()``.
 
@@ -111,8 +111,8 @@ def onnx_for_model(model_path: str | Path) -> Path:
 
     A ``.onnx`` path is returned as it is. Raises ``ExportDependencyError`` without the exporter.
     """
-    from gensr.export_onnx import OPSET, export_onnx
     from gensr.models import cache_dir, load_model
+    from gensr.models.onnx_export import OPSET, export_onnx
 
     model_path = Path(model_path)
     if model_path.suffix.lower() == ".onnx":
@@ -179,8 +179,8 @@ def measure_engines(
     Returns:
         ``{"torch": MP/s, "onnxruntime": MP/s}``.
     """
+    from gensr.infer.tiling import prepare_net
     from gensr.models import load_model, resolve_model
-    from gensr.tiling import prepare_net
 
     path = resolve_model(None if model_path is None else str(model_path))
     threads = threads or torch.get_num_threads()

@@ -19,8 +19,6 @@ import contextlib
 import io
 import json
 import logging
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ import torch
 from torch import nn
 
 from gensr.archs import arch_name
-from gensr.tiling import conv_radius, size_multiple
+from gensr.imageio.files import atomic_write
 
 OPSET = 18
 """ONNX opset of exported files (onnxruntime >= 1.14 runs it)."""
@@ -73,8 +71,8 @@ def onnx_metadata(net: nn.Module, opset: int = OPSET) -> dict[str, str]:
         "gensr.hparams": json.dumps(hparams, sort_keys=True),
         "gensr.scale": str(int(hparams["scale"])),
         "gensr.opset": str(opset),
-        "gensr.size_multiple": str(size_multiple(net)),
-        "gensr.receptive_radius": str(conv_radius(net)),
+        "gensr.size_multiple": str(int(net.size_multiple)),
+        "gensr.receptive_radius": str(int(net.receptive_radius)),
         "gensr.input": INPUT_DOC,
         "gensr.output": OUTPUT_DOC,
     }
@@ -93,7 +91,7 @@ def export_onnx(net: nn.Module, path: str | Path, *, opset: int = OPSET) -> Onnx
     """
     onnx = _require_exporter()
     net = net.float().cpu().eval()
-    m = size_multiple(net)
+    m = int(net.size_multiple)
     example = torch.rand(1, int(net.hparams["num_in_ch"]), 16 * m, 16 * m)
     dims: list[Any] = [torch.export.Dim(d, min=1) for d in ("h", "w")]
     if m > 1:
@@ -128,15 +126,5 @@ def export_onnx(net: nn.Module, path: str | Path, *, opset: int = OPSET) -> Onnx
     onnx.checker.check_model(model, full_check=True)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(model, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, model.SerializeToString())
     return OnnxExport(path, opset, int(meta["gensr.scale"]), m, meta)

@@ -43,7 +43,7 @@ def builtin_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[nn.Module, P
     """The built-in model and its ONNX export (exported once for the module, ~3 s)."""
     _peer("onnx")
     _peer("onnxscript")
-    from gensr.export_onnx import export_onnx
+    from gensr.models.onnx_export import export_onnx
 
     net, _ = load_model(resolve_model("gensr-compact-x4"))
     path = tmp_path_factory.mktemp("onnx") / "gensr-compact-x4.onnx"
@@ -53,7 +53,7 @@ def builtin_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[nn.Module, P
 
 def test_file_contract(builtin_onnx: tuple[nn.Module, Path]) -> None:
     onnx = _peer("onnx")
-    from gensr.export_onnx import OPSET
+    from gensr.models.onnx_export import OPSET
 
     _, path = builtin_onnx
     model = onnx.load(str(path))
@@ -88,7 +88,7 @@ def test_onnxruntime_matches_pytorch_at_two_sizes(builtin_onnx: tuple[nn.Module,
 def test_pixel_unshuffle_rrdbnet_exports_with_sides_on_its_multiple(tmp_path: Path) -> None:
     ort = _peer("onnxruntime")
     _peer("onnxscript")
-    from gensr.export_onnx import export_onnx
+    from gensr.models.onnx_export import export_onnx
 
     net = build_generator("rrdbnet", {"num_feat": 8, "num_grow_ch": 4, "num_block": 1, "scale": 2}).eval()
     done = export_onnx(net, tmp_path / "x2.onnx")
@@ -103,9 +103,9 @@ def test_pixel_unshuffle_rrdbnet_exports_with_sides_on_its_multiple(tmp_path: Pa
 def test_onnx_engine_tiles_like_torch(builtin_onnx: tuple[nn.Module, Path]) -> None:
     """The same Upscaler, tiling and overlap, with an OnnxNet in place of the PyTorch module."""
     _peer("onnxruntime")
-    from gensr.engines import OnnxNet
     from gensr.infer import Upscaler
-    from gensr.tiling import default_overlap
+    from gensr.infer.engines import OnnxNet
+    from gensr.infer.tiling import default_overlap
 
     net, path = builtin_onnx
     engine = OnnxNet(path)

@@ -6,7 +6,7 @@ the input blob is ``data`` and the last one ``output``; the graph maps RGB in [0
 ``(3, H, W)`` to RGB ``(3, H*s, W*s)`` (the runtimes scale by 1/255 before and 255 after);
 a blob read by several layers goes through a ``Split`` layer; convolution weights are fp16
 behind the ``0x01306B47`` tag (``fp16=False``: raw fp32 behind a zero tag), biases and PReLU
-slopes raw fp32. The format is the one :mod:`gensr.ncnn` reads (see its docstring).
+slopes raw fp32. The format is the one :mod:`gensr.models.ncnn_graph` reads (see its docstring).
 
 Written directly from the PyTorch modules (no ONNX or pnnx step), layer by layer:
 
@@ -25,7 +25,6 @@ Transposed-convolution upsamplers and RRDBNet's pixel-unshuffle (x1/x2) input ar
 
 from __future__ import annotations
 
-import os
 import struct
 import tempfile
 from collections import Counter
@@ -38,7 +37,8 @@ from torch import nn
 
 from gensr.archs import arch_name
 from gensr.archs.base import ConvPixelShuffle, NearestConv
-from gensr.ncnn import PARAM_MAGIC, TAG_FP16, Weights, parse_param, run_graph
+from gensr.imageio.files import atomic_write
+from gensr.models.ncnn_graph import PARAM_MAGIC, TAG_FP16, Weights, parse_param, run_graph
 
 Act = tuple[str, float]
 """A convolution's fused activation: ``("none", 0)``, ``("relu", 0)`` or ``("leaky", slope)``."""
@@ -253,22 +253,7 @@ class NcnnExport:
     fp16: bool
     max_diff: float
     """Largest difference between the network and the written graph (run by
-    :func:`gensr.ncnn.run_graph` with fp32 copies of the weights) on a small random input."""
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    :func:`gensr.models.ncnn_graph.run_graph` with fp32 copies of the weights) on a small random input."""
 
 
 @torch.no_grad()
@@ -278,7 +263,7 @@ def export_ncnn(
     """Write generator ``net`` as an ncnn ``.param`` / ``.bin`` pair.
 
     Before anything is written, the graph is run by gensr's ncnn interpreter
-    (:func:`gensr.ncnn.run_graph`) with fp32 copies of the weights on a random ``(1, 3, 12, 12)``
+    (:func:`gensr.models.ncnn_graph.run_graph`) with fp32 copies of the weights on a random ``(1, 3, 12, 12)``
     input and must agree with ``net`` to 1e-4 (a wiring check; fp16 storage then rounds the
     convolution weights, which costs accuracy measured in ``tests/test_export.py``).
 
@@ -308,8 +293,10 @@ def export_ncnn(
         raise ValueError(
             f"{param_path}: the written graph differs from the {arch} network by {diff:.3g} (a bug)"
         )
-    _write_atomic(bin_path, b"".join(g.blobs))
-    _write_atomic(param_path, text.encode("utf-8"))
+    param_path.parent.mkdir(parents=True, exist_ok=True)
+    bin_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(bin_path, b"".join(g.blobs))
+    atomic_write(param_path, text)
     return NcnnExport(
         param_path, bin_path, len(graph.layers), int(text.split("\n")[1].split()[1]), fp16, diff
     )

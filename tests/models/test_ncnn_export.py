@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from gensr.archs import build_generator
-from gensr.export_ncnn import export_ncnn
 from gensr.models import load_model, resolve_model
-from gensr.ncnn import Graph, import_ncnn, parse_param, read_bin, run_graph
+from gensr.models.ncnn import import_ncnn
+from gensr.models.ncnn_export import export_ncnn
+from gensr.models.ncnn_graph import Graph, parse_param, read_bin, run_graph
 
 PREPADDING = 10
 """The ncnn runtime's CPU path reflect-pads each tile by 10 px (its tiles are 400 px: one tile here)."""

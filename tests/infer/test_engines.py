@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from gensr import engines
-from gensr.engines import EngineError, choose_engine, store_measurement
-from gensr.tiling import default_overlap
+from gensr.infer import engines
+from gensr.infer.engines import EngineError, choose_engine, store_measurement
+from gensr.infer.tiling import default_overlap
 
 CPU = torch.device("cpu")
 
