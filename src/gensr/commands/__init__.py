@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gensr.commands import data, eval, export, import_, models, plot, release, train, upscale
+from gensr.commands import data, eval, export, import_, models, plot, release, serve, train, upscale
 
 COMMANDS: list[ModuleType] = [
     upscale,
@@ -16,4 +16,5 @@ COMMANDS: list[ModuleType] = [
     train,
     release,
     plot,
+    serve,
 ]
