@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         return _usage("--max-pixels, --max-upload-mb, --queue and --keep-minutes must be > 0, --tile >= 0")
     try:
-        devices = _devices(args.device)
+        devices = _devices(args.device, args.precision)
         models = _models(args.model)
     except ValueError as e:
         return _usage(str(e))
@@ -171,13 +171,16 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises Ctrl-C: that is how a server stops
+        _say("stopped")
     finally:
         sock.close()
         service.close()  # in case the lifespan never ran (idempotent)
     return 0
 
 
-def _devices(spec: str) -> list[torch.device]:
+def _devices(spec: str, precision: str) -> list[torch.device]:
+    """The devices named by ``--device``, each checked to support ``precision``."""
     import torch
 
     from gensr.infer import resolve_device, resolve_precision
@@ -192,7 +195,7 @@ def _devices(spec: str) -> list[torch.device]:
             devs = [torch.device("cuda", torch.cuda.current_device()) if dev == torch.device("cuda") else dev]
         found += [d for d in devs if d not in found]
     for d in found:
-        resolve_precision("fp32", d)
+        resolve_precision(precision, d)
     return found
 
 

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -40,6 +40,8 @@ from gensr.serve.uploads import MEDIA_TYPES, UploadError, probe_image, safe_name
 STATIC = Path(__file__).parent / "static"
 MULTIPART_SLACK = 64 * 1024
 """Bytes of multipart framing and form fields allowed on top of the file size limit."""
+DRAIN_MAX = 256 * 2**20
+"""Bytes of a refused upload still read (and dropped) so that the client sees the answer, not a reset."""
 RETRY_AFTER_S = 5
 """Seconds a client is told to wait when the queue is full."""
 CSP = (
@@ -89,13 +91,16 @@ def create_app(service: JobService, *, max_upload: int, max_pixels: int) -> Star
         return JSONResponse({"default": service.default_model, "models": listing})
 
     async def upscale(request: Request) -> Response:
+        body = _Body(request)
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > max_upload + MULTIPART_SLACK:
-            return _too_big(max_upload, close=True)
+            if "100-continue" not in request.headers.get("expect", "").lower():
+                await body.drain()  # clients that sent it all read the answer only once it is sent
+            return _error(413, str(_too_big_error(max_upload)), close=not body.complete)
         folder = service.new_folder()
         try:
             src = folder / "input"
-            name, fields = await _receive(request, src, max_upload)
+            name, fields = await _receive(request, body, src, max_upload)
             params = {**request.query_params, **fields}
             model = params.get("model") or service.default_model
             if model not in service.models:
@@ -105,13 +110,17 @@ def create_app(service: JobService, *, max_upload: int, max_pixels: int) -> Star
             job = service.submit(folder, src, name, probe, model)
         except UploadError as e:
             shutil.rmtree(folder, ignore_errors=True)
-            return _error(e.status, str(e), close=e.status == 413)
+            await body.drain()
+            return _error(e.status, str(e), close=not body.complete)
         except QueueFull:
             return _error(
                 503,
                 f"the server is busy ({service.capacity} images are waiting); try again in {RETRY_AFTER_S} s",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
+        except ClientDisconnect:
+            shutil.rmtree(folder, ignore_errors=True)
+            return Response(status_code=400)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -184,7 +193,41 @@ def create_app(service: JobService, *, max_upload: int, max_pixels: int) -> Star
 # ------------------------------------------------------------------------------------ receiving
 
 
-async def _receive(request: Request, dst: Path, limit: int) -> tuple[str, dict[str, str]]:
+class _Body:
+    """The request body, read once as chunks; knows whether it was read to its end."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.complete = False
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        while not self.complete:
+            message = await self.request.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect
+            self.complete = not message.get("more_body", False)
+            if message.get("body"):
+                yield message["body"]
+
+    async def limited(self, most: int, limit: int) -> AsyncGenerator[bytes, None]:
+        """The chunks; raises 413 (naming ``limit``) once more than ``most`` bytes came."""
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > most:
+                raise _too_big_error(limit)
+            yield chunk
+
+    async def drain(self, most: int = DRAIN_MAX) -> None:
+        """Read and drop the rest (up to ``most`` bytes), so that the client reads our answer."""
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > most:
+                return
+
+
+async def _receive(request: Request, body: _Body, dst: Path, limit: int) -> tuple[str, dict[str, str]]:
     """Write the uploaded file to ``dst``; returns (safe file name, other form fields).
 
     Multipart bodies give the first file field (``file`` preferred) and the text fields; any other
@@ -193,23 +236,18 @@ async def _receive(request: Request, dst: Path, limit: int) -> tuple[str, dict[s
     """
     ctype = request.headers.get("content-type", "").lower()
     if ctype.startswith("multipart/form-data"):
-        return await _receive_multipart(request, dst, limit)
-    size = 0
+        return await _receive_multipart(request, body, dst, limit)
     with dst.open("wb") as f:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_big_error(limit)
+        async for chunk in body.limited(limit, limit):
             f.write(chunk)
     return safe_name(request.query_params.get("name")), {}
 
 
-async def _receive_multipart(request: Request, dst: Path, limit: int) -> tuple[str, dict[str, str]]:
+async def _receive_multipart(
+    request: Request, body: _Body, dst: Path, limit: int
+) -> tuple[str, dict[str, str]]:
     parser = MultiPartParser(
-        request.headers,
-        _limited(request.stream(), limit + MULTIPART_SLACK, limit),
-        max_files=1,
-        max_fields=16,
+        request.headers, body.limited(limit + MULTIPART_SLACK, limit), max_files=1, max_fields=16
     )
     try:
         form = await parser.parse()
@@ -233,15 +271,6 @@ async def _receive_multipart(request: Request, dst: Path, limit: int) -> tuple[s
         await form.close()
 
 
-async def _limited(stream: AsyncIterator[bytes], most: int, limit: int) -> AsyncGenerator[bytes, None]:
-    size = 0
-    async for chunk in stream:
-        size += len(chunk)
-        if size > most:
-            raise _too_big_error(limit)
-        yield chunk
-
-
 def _too_big_error(limit: int) -> UploadError:
     return UploadError(
         413,
@@ -259,10 +288,6 @@ def _error(
     if close:  # the body was not read: do not keep the connection for a next request
         headers["Connection"] = "close"
     return JSONResponse({"error": message}, status, headers=headers)
-
-
-def _too_big(limit: int, *, close: bool) -> Response:
-    return _error(413, str(_too_big_error(limit)), close=close)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

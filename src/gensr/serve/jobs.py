@@ -125,6 +125,7 @@ class JobService:
         self._waiting: deque[Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._stop = threading.Event()  # wakes the janitor (workers wait on _cond)
         self._threads: list[threading.Thread] = []
         self._running: dict[int, str] = {}  # worker index -> job id
 
@@ -151,6 +152,7 @@ class JobService:
             while self._waiting:
                 self._finish(self._waiting.popleft(), CANCELLED)
             self._cond.notify_all()
+        self._stop.set()
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
@@ -289,12 +291,7 @@ class JobService:
 
     def _janitor(self) -> None:
         period = min(60.0, max(0.05, self.keep_seconds / 4))
-        while True:
-            with self._cond:
-                if not self._closed:
-                    self._cond.wait(period)
-                if self._closed:
-                    return
+        while not self._stop.wait(period):
             self.expire()
 
     def expire(self, now: float | None = None) -> list[str]:

@@ -1,0 +1,123 @@
+"""A real ``gensr serve`` on 127.0.0.1 (uvicorn in a thread, a free port) for the API and page tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("starlette", reason='needs the serve extra: pip install "gensr[serve]"')
+pytest.importorskip("uvicorn", reason='needs the serve extra: pip install "gensr[serve]"')
+
+from gensr.serve.jobs import JobService, ModelEntry  # noqa: E402
+
+MAX_UPLOAD = 200_000
+"""Upload limit of the test servers (bytes)."""
+MAX_PIXELS = 160 * 160
+"""Pixel limit of the test servers."""
+
+
+@dataclass
+class Running:
+    url: str
+    service: JobService
+
+
+ServerFactory = Callable[..., AbstractContextManager[Running]]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> ModelEntry:
+    """A tiny x4 compact generator saved as a gensr model file (milliseconds per image)."""
+    from gensr.archs import build_generator
+    from gensr.models import save_model
+
+    torch.manual_seed(0)
+    net = build_generator("compact", {"num_feat": 8, "num_conv": 2, "scale": 4})
+    path = tmp_path_factory.mktemp("model") / "tiny-x4.safetensors"
+    save_model(path, net)
+    return ModelEntry(name="tiny-x4", path=path, scale=4, arch="compact")
+
+
+@pytest.fixture(scope="session")
+def builtin_model() -> ModelEntry:
+    from gensr.models import DEFAULT_MODEL, read_model_info, resolve_model
+
+    path = resolve_model(DEFAULT_MODEL)
+    info = read_model_info(path)
+    return ModelEntry(name=DEFAULT_MODEL, path=path, scale=info.scale, arch=info.arch)
+
+
+@contextmanager
+def serve(
+    models: list[ModelEntry],
+    *,
+    devices: list[torch.device] | None = None,
+    capacity: int = 8,
+    tile: int | None = 16,
+    keep_seconds: float = 600.0,
+    max_upload: int = MAX_UPLOAD,
+    max_pixels: int = MAX_PIXELS,
+) -> Iterator[Running]:
+    """Run the app under uvicorn on 127.0.0.1:<free port> until the block ends, then shut it down."""
+    import uvicorn
+
+    from gensr.serve.app import create_app
+
+    service = JobService(
+        models,
+        [torch.device("cpu")] if devices is None else devices,
+        tile=tile,
+        capacity=capacity,
+        keep_seconds=keep_seconds,
+    )
+    app = create_app(service, max_upload=max_upload, max_pixels=max_pixels)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield Running(f"http://127.0.0.1:{port}", service)
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def server_factory() -> ServerFactory:
+    """``with server_factory([model], capacity=...) as running:`` starts a server of its own."""
+    return serve
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model: ModelEntry, builtin_model: ModelEntry) -> Iterator[Running]:
+    """A server shared by a test module: the tiny model (default) and the built-in one."""
+    with serve([tiny_model, builtin_model]) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def photo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real photo: a 64x64 crop (the face) of the bundled astronaut sample, as JPEG."""
+    from PIL import Image
+
+    src = Path(__file__).resolve().parents[2] / "src" / "gensr" / "samples" / "astronaut.jpg"
+    dst = tmp_path_factory.mktemp("photo") / "astronaut-face.jpg"
+    with Image.open(src) as im:
+        im.crop((70, 50, 134, 114)).save(dst, quality=95)
+    return dst
