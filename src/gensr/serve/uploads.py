@@ -50,8 +50,12 @@ class Probe:
 
 
 def megapixels(n: int) -> str:
-    """``16_777_216`` -> ``'16.8 MP'``."""
-    return f"{n / 1e6:.1f} MP"
+    """A pixel count for people, to three digits.
+
+    >>> megapixels(16_777_216), megapixels(40_000), megapixels(2_000_000_000)
+    ('16.8 MP', '0.04 MP', '2000 MP')
+    """
+    return f"{n / 1e6:.0f} MP" if n >= 1e9 else f"{n / 1e6:.3g} MP"
 
 
 def probe_image(path: Path, name: str, *, max_pixels: int) -> Probe:

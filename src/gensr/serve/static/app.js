@@ -10,8 +10,11 @@ const state = { items: [], limits: null, nextId: 1, viewing: null, viewerClosed:
 
 // ------------------------------------------------------------------------------------ helpers
 
-function mib(bytes) { return `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MB`; }
-function mp(pixels) { return `${(pixels / 1e6).toFixed(1)} MP`; }
+function mib(bytes) {
+  if (bytes < 2 ** 20) return `${Math.ceil(bytes / 1024)} KB`;
+  return `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MB`;
+}
+function mp(pixels) { return `${+(pixels / 1e6).toPrecision(3)} MP`; }
 
 function notice(message) {
   const el = $("#notice");
@@ -78,7 +81,10 @@ function addFiles(files) {
     thumb.src = item.localUrl;
     thumb.onerror = () => { thumb.style.visibility = "hidden"; };  // e.g. TIFF: the browser cannot show it
     el.querySelector(".remove").onclick = () => removeItem(item);
-    el.querySelector(".compare").onclick = () => openViewer(item);
+    el.querySelector(".compare").onclick = () => {
+      openViewer(item);
+      $("#viewer").scrollIntoView({ behavior: "smooth", block: "nearest" });
+    };
     $("#list").append(el);
     state.items.push(item);
     if (state.limits && file.size > state.limits.max_upload_bytes) {
@@ -103,6 +109,7 @@ function render(item) {
   const el = item.el;
   const job = item.job;
   el.dataset.state = item.state;
+  el.dataset.job = item.jobId || "";
   const bar = el.querySelector("progress");
   const status = el.querySelector(".status");
   let text = "";
