@@ -101,6 +101,16 @@ def test_16bit_grey_stays_16bit(client: Any) -> None:
     assert out.mode.startswith("I;16") and out.size == (40, 32)
 
 
+def test_exif_rotated_photo_is_reported_and_upscaled_upright(client: Any) -> None:
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # stored 12 wide x 8 high, shown rotated: 8 wide x 12 high
+    data = encode(noise(8, 12), "JPEG", exif=exif.tobytes())
+    job = client.post("/v1/upscale", files={"file": ("turned.jpg", data)}).json()
+    assert (job["input"]["width"], job["input"]["height"]) == (8, 12)
+    job = wait_for(client, job["id"])
+    assert job["output"]["width"] == 32 and job["output"]["height"] == 48
+
+
 def test_async_job_progress_result_and_delete(client: Any) -> None:
     r = client.post("/v1/upscale", files={"file": ("a.jpg", encode(noise(40, 56), "JPEG"))})
     assert r.status_code == 202, r.text

@@ -29,6 +29,7 @@ MEDIA_TYPES: dict[str, str] = {
 """Result extension -> HTTP media type."""
 
 READABLE = "PNG, JPEG, WebP, BMP or TIFF"
+_ORIENTATION = 0x0112
 
 
 class UploadError(Exception):
@@ -45,6 +46,7 @@ class Probe:
 
     width: int
     height: int
+    """Upright size (EXIF orientation applied, as :func:`gensr.imageio.read_image` does)."""
     format: str
     """One of :data:`EXTENSIONS`' keys."""
 
@@ -77,6 +79,7 @@ def probe_image(path: Path, name: str, *, max_pixels: int) -> Probe:
             with PILImage.open(path) as im:
                 fmt = "JPEG" if im.format == "MPO" else str(im.format)
                 width, height = im.size
+                turned = width * height <= max_pixels and _orientation(im) in (5, 6, 7, 8)
     except PILImage.DecompressionBombError:
         raise UploadError(
             422, f"{name} has far more pixels than this server accepts (at most {megapixels(max_pixels)})"
@@ -91,7 +94,19 @@ def probe_image(path: Path, name: str, *, max_pixels: int) -> Probe:
             f"{name} is {width}×{height} = {megapixels(width * height)}; this server accepts at most "
             f"{megapixels(max_pixels)} per image (gensr serve --max-pixels)",
         )
+    if turned:  # read_image turns it upright
+        width, height = height, width
     return Probe(width=width, height=height, format=fmt)
+
+
+def _orientation(im: PILImage.Image) -> int:
+    """EXIF orientation without decoding the pixels (a PNG whose eXIf chunk follows them says 1)."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1  # PngImageFile.getexif() would decode the whole image to look for it
+    try:
+        return int(im.getexif().get(_ORIENTATION, 1) or 1)
+    except Exception:  # noqa: BLE001 - broken metadata: the worker's full read reports what is wrong
+        return 1
 
 
 def safe_name(name: str | None, default: str = "image") -> str:
