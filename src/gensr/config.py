@@ -197,6 +197,36 @@ class ValConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Distillation from a teacher model (YAML section ``distill``; consumed by :mod:`gensr.train.distill`,
+    the weights by :func:`gensr.train.steps.train_step_g`)."""
+
+    teacher: str = ""
+    """A gensr model file or built-in name (import third-party weights with ``gensr import`` first);
+    ``""`` = no distillation. Its scale must be a multiple of the run's ``scale``."""
+    weight: float = 1.0
+    """δ: weight of the pixel distance between G(lr) and the teacher's output."""
+    criterion: Literal["l1", "mse", "charbonnier"] = "l1"
+    perceptual_weight: float = 0.0
+    """δ_p: weight of the VGG distance (``perceptual`` layers) to the teacher's output (stage 2)."""
+    privileged: bool = True
+    """The teacher sees the clean bicubic LR of each crop while the student sees the degraded one."""
+    cache: str = ""
+    """Folder of the target cache (needs ``privileged`` or a bicubic degradation); ``""`` = on the fly."""
+    crops: int = 2048
+    """Number of cached crops (a fixed set; flips and rotations still vary per epoch)."""
+    precision: Literal["fp32", "bf16"] = "bf16"
+    """Teacher precision (bf16 on CPUs with native support is ~10x faster; ~45 dB from fp32)."""
+    batch: int = 8
+    """Teacher batch size when building the cache."""
+    seed: int = 0
+    """Seed of the cached crops' positions."""
+    margin: int = 32
+    """HR pixels of context cached around each ``data.patch`` crop and then cut off: the teacher's
+    output near a crop's border has seen less of the picture (a multiple of ``scale``)."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything ``gensr train`` needs; written resolved into the run, checkpoints and model files."""
 
@@ -213,6 +243,7 @@ class TrainConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     train: LoopConfig = field(default_factory=LoopConfig)
     val: ValConfig = field(default_factory=ValConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 # ---------------------------------------------------------------- loading
@@ -335,6 +366,27 @@ def check_config(cfg: TrainConfig) -> None:
             raise ConfigError(f"perceptual.layers.{name}: weight must be >= 0, got {w}")
     if cfg.loss.perceptual_weight > 0 and not cfg.perceptual.layers:
         raise ConfigError("perceptual.layers: empty while loss.perceptual_weight > 0")
+    _check_distill(cfg)
+
+
+def _check_distill(cfg: TrainConfig) -> None:
+    dc = cfg.distill
+    for key, v in (("distill.weight", dc.weight), ("distill.perceptual_weight", dc.perceptual_weight)):
+        if v < 0:
+            raise ConfigError(f"{key}: must be >= 0, got {v}")
+    if not dc.teacher:
+        return
+    if dc.crops < 1 or dc.batch < 1:
+        raise ConfigError(f"distill.crops, distill.batch: must be >= 1, got {dc.crops}, {dc.batch}")
+    if dc.margin < 0 or dc.margin % cfg.scale:
+        raise ConfigError(f"distill.margin: must be a multiple of scale ({cfg.scale}), >= 0, got {dc.margin}")
+    if dc.perceptual_weight > 0 and not cfg.perceptual.layers:
+        raise ConfigError("perceptual.layers: empty while distill.perceptual_weight > 0")
+    if dc.cache and not dc.privileged and cfg.degradation.kind != "bicubic":
+        raise ConfigError(
+            "distill.cache: cached targets need distill.privileged (the teacher's input must not depend on "
+            "the random degradation); use distill.cache='' (on the fly) instead"
+        )
 
 
 def _check_hparams(

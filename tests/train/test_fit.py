@@ -16,6 +16,7 @@ from gensr.archs import build_discriminator, build_generator
 from gensr.cli import main
 from gensr.config import TrainConfig, dump_config, load_config
 from gensr.losses import PerceptualLoss
+from gensr.models import save_model
 from gensr.strict import to_plain
 from gensr.train import TrainingError, fit, learning_rate, train_step_d, train_step_g
 from gensr.train.checkpoint import list_checkpoints, load_checkpoint
@@ -61,6 +62,7 @@ def tiny(preset: str, photos: tuple[Path, Path], *extra: str) -> TrainConfig:
         "discriminator.hparams.num_feat=4",
         "perceptual.layers={conv1_2: 0.5, relu2_1: 0.5}",
         "pretrain.iters=1",
+        "optim.warmup_iters=0",
         "train.iters=2",
         "train.log_every=1",
         "train.tensorboard=false",
@@ -69,7 +71,19 @@ def tiny(preset: str, photos: tuple[Path, Path], *extra: str) -> TrainConfig:
         "val.lpips=false",
         "val.save_images=1",
     ]
+    if base.distill.teacher:  # a tiny x4 teacher instead of the preset's (imported) one, targets on the fly
+        overrides += [f"distill.teacher={tiny_teacher(photos[0].parent)}", "distill.cache=''"]
+    if base.train.pretrained:
+        overrides.append("train.pretrained=''")
     return load_config(CONFIGS / f"{preset}.yaml", [*overrides, *extra])
+
+
+def tiny_teacher(folder: Path) -> Path:
+    path = folder / "teacher.safetensors"
+    if not path.exists():
+        torch.manual_seed(5)
+        save_model(path, build_generator("compact", {"num_feat": 8, "num_conv": 2, "scale": 4}))
+    return path
 
 
 def losses(run_dir: Path) -> list[dict[str, object]]:

@@ -39,6 +39,7 @@ from gensr import degrade
 from gensr.config import ConfigError, TrainConfig
 from gensr.infer.devices import resolve_device
 from gensr.train.checkpoint import latest_checkpoint, save_checkpoint
+from gensr.train.distill import clean_lr, teacher_targets
 from gensr.train.distributed import (
     DistEnv,
     all_mean,
@@ -130,8 +131,9 @@ def _run(s: TrainState, stack: ExitStack, callback: Callable[[int], None] | None
     )
     stop = stack.enter_context(StopFlag().installed())  # SIGINT/SIGTERM: finish the iteration, checkpoint
     start, last_ckpt, interrupted = s.iteration, None, False
-    for hr in _loader(s):
-        stage, stats, rates = train_iteration(s, g_run, d_run, hr.to(s.device, non_blocking=True))
+    for item in _loader(s):
+        hr, t_sr = item if isinstance(item, list | tuple) else (item, None)  # cached: (hr, teacher output)
+        stage, stats, rates = train_iteration(s, g_run, d_run, hr.to(s.device, non_blocking=True), t_sr)
         s.iteration += 1
         it = s.iteration
         bar.update(1)
@@ -160,17 +162,28 @@ def _run(s: TrainState, stack: ExitStack, callback: Callable[[int], None] | None
 
 
 def train_iteration(
-    s: TrainState, g_run: nn.Module, d_run: nn.Module | None, hr: torch.Tensor
+    s: TrainState,
+    g_run: nn.Module,
+    d_run: nn.Module | None,
+    hr: torch.Tensor,
+    t_sr: torch.Tensor | None = None,
 ) -> tuple[int, dict[str, float], dict[str, float]]:
     """One global batch: degrade ``hr`` (b, 3, P, P), update G (and D in stage 2), then the EMA.
 
-    ``g_run``/``d_run`` are G and D, or their DistributedDataParallel wrappers.
+    ``g_run``/``d_run`` are G and D, or their DistributedDataParallel wrappers. When distilling,
+    ``t_sr`` (b, 3, P, P) is the teacher's output for these crops (cached), or None to compute it here.
     Returns ``(stage, losses, learning rates)``; the losses are this process's.
     """
     cfg, it = s.cfg, s.iteration
     params = shard_params(degrade.sample_params(s.degradation, cfg.data.batch, s.deg_gen), *s.rows)
     target = degrade.usm_sharp(hr) if cfg.loss.sharpen_target else hr
     lr = degrade.apply(target, params, s.degradation)  # (b, 3, P/s, P/s)
+    if s.teacher is not None and t_sr is None:  # the teacher sees the clean LR of the crop, or the student's
+        t_sr = teacher_targets(s.teacher, clean_lr(hr, cfg.scale) if cfg.distill.privileged else lr)
+    if t_sr is not None:
+        t_sr = t_sr.to(s.device, non_blocking=True)
+    if cfg.train.precision == "bf16":
+        lr = lr.contiguous(memory_format=torch.channels_last)
     stage, lr_g, lr_d = _stage_rates(cfg, it)
     if it == cfg.pretrain.iters > 0:
         s.nets.start_stage2()
@@ -179,7 +192,17 @@ def train_iteration(
     with autocast(s.device, cfg.train.precision):
         sr = g_run(lr)  # (b, 3, P, P)
     stats = train_step_g(
-        sr, target, hr, s.nets.opt_g, cfg.loss, stage=stage, perceptual=s.perceptual, d=s.nets.d, **opts
+        sr,
+        target,
+        hr,
+        s.nets.opt_g,
+        cfg.loss,
+        stage=stage,
+        perceptual=s.perceptual,
+        d=s.nets.d,
+        t_sr=t_sr,
+        distill=cfg.distill,
+        **opts,
     )
     rates = {"lr": lr_g}
     if stage == 2 and d_run is not None and s.nets.opt_d is not None:

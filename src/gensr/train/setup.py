@@ -27,6 +27,8 @@ from gensr.data import SAMPLE_PHOTOS, HRCropDataset, sample_photos, save_png
 from gensr.degrade import DegradationConfig
 from gensr.imageio import list_images
 from gensr.losses import PerceptualLoss
+from gensr.train.distill import CachedCrops, Teacher, build_cache, cache_key
+from gensr.train.distributed import DistEnv, barrier
 from gensr.train.validate import ValSet, load_val_set
 
 __all__ = [
@@ -79,6 +81,24 @@ def train_dataset(cfg: TrainConfig) -> HRCropDataset:
         )
     except ValueError as e:
         raise ConfigError(f"data.train: {e}") from None
+
+
+def distill_dataset(cfg: TrainConfig, teacher: Teacher, env: DistEnv) -> CachedCrops:
+    """The cached ``(hr, t_sr)`` crops of ``distill.cache``, built first when missing (by rank 0).
+
+    Each cached crop is ``data.patch + 2 * distill.margin`` px; the run trains on its centre.
+    """
+    size = cfg.data.patch + 2 * cfg.distill.margin
+    crops = train_dataset(
+        replace(cfg, train=replace(cfg.train, seed=cfg.distill.seed), data=replace(cfg.data, patch=size))
+    )
+    crops.augment = False  # the cached crops are upright; CachedCrops flips and rotates them per epoch
+    key = cache_key(teacher, crops.files, size, cfg.distill)
+    root = Path(cfg.distill.cache).expanduser()
+    if env.main:
+        build_cache(teacher, crops, root, cfg.distill, key)
+    barrier()
+    return CachedCrops(root / key, patch=cfg.data.patch, seed=cfg.train.seed)
 
 
 def build_val_set(
@@ -211,8 +231,9 @@ def build_networks(
 
 
 def build_perceptual(cfg: TrainConfig, device: torch.device) -> PerceptualLoss | None:
-    """The VGG feature loss (None when ``loss.perceptual_weight`` is 0)."""
-    if cfg.loss.perceptual_weight <= 0:
+    """The VGG feature loss (None when neither ``loss.perceptual_weight`` nor, when distilling,
+    ``distill.perceptual_weight`` is above 0)."""
+    if cfg.loss.perceptual_weight <= 0 and (not cfg.distill.teacher or cfg.distill.perceptual_weight <= 0):
         return None
     p = cfg.perceptual
     return PerceptualLoss(vgg_features(p.vgg_file), p.layers, p.criterion).to(device)

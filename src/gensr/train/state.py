@@ -24,9 +24,17 @@ from gensr.imageio import atomic_write
 from gensr.losses import PerceptualLoss
 from gensr.strict import to_plain
 from gensr.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, set_rng_state
+from gensr.train.distill import CachedCrops, Teacher, load_teacher
 from gensr.train.distributed import DistEnv
 from gensr.train.runlog import RunLog, truncate_log
-from gensr.train.setup import Networks, build_networks, build_perceptual, build_val_set, train_dataset
+from gensr.train.setup import (
+    Networks,
+    build_networks,
+    build_perceptual,
+    build_val_set,
+    distill_dataset,
+    train_dataset,
+)
 from gensr.train.validate import ValSet
 
 
@@ -64,7 +72,10 @@ class TrainState:
     degradation: DegradationConfig
     deg_gen: torch.Generator
     """CPU generator of every random degradation choice (of the global batch)."""
-    dataset: HRCropDataset
+    dataset: HRCropDataset | CachedCrops
+    """HR crops, or cached ``(hr, teacher output)`` pairs when distilling with a cache."""
+    teacher: Teacher | None = None
+    """The distillation teacher (``distill.teacher``), or None."""
     iteration: int = 0
     """Completed iterations (both stages)."""
     guards: Guards = field(default_factory=Guards)
@@ -112,6 +123,13 @@ def start_run(
     torch.manual_seed(cfg.train.seed)
     cfg, nets = build_networks(cfg, device, load_weights=not resume)
     deg = cfg.degradation.bicubic if cfg.degradation.kind == "bicubic" else cfg.degradation.realistic
+    teacher = None
+    if cfg.distill.teacher:
+        try:
+            teacher = load_teacher(cfg.distill, cfg.scale, device)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    cached = teacher is not None and cfg.distill.cache
     state = TrainState(
         cfg=cfg,
         run_dir=run_dir,
@@ -121,8 +139,13 @@ def start_run(
         perceptual=build_perceptual(cfg, device),
         degradation=deg,
         deg_gen=torch.Generator().manual_seed(cfg.train.seed),
-        dataset=train_dataset(cfg),
+        dataset=distill_dataset(cfg, teacher, env) if cached else train_dataset(cfg),  # type: ignore[arg-type]
+        teacher=teacher,
     )
+    if cfg.train.precision == "bf16":  # oneDNN's bf16 convolutions (AMX, AVX-512) are fast in NHWC only
+        for net in (nets.g, nets.ema, nets.d, state.perceptual):
+            if net is not None:
+                net.to(memory_format=torch.channels_last)
     if resume:
         _restore(state)
     if env.main:

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gensr.config import LossConfig, OptimConfig, PretrainConfig
+from gensr.config import DistillConfig, LossConfig, OptimConfig, PretrainConfig
 from gensr.losses import d_loss, g_loss, pixel_loss
 from gensr.train.distributed import any_rank
 
@@ -75,8 +75,11 @@ def train_step_g(
     d: nn.Module | None = None,
     grad_clip: float = 0.0,
     precision: str = "fp32",
+    t_sr: Tensor | None = None,
+    distill: DistillConfig | None = None,
 ) -> dict[str, float]:
-    """One generator update: ``α·perceptual + β·pixel + γ·adversarial`` (stage 1: ``β·pixel`` alone).
+    """One generator update: ``α·perceptual + β·pixel + γ·adversarial``, plus, when distilling,
+    ``δ·pixel(sr, t_sr) + δ_p·perceptual(sr, t_sr)`` (stage 1: the pixel terms ``β·pixel + δ·pixel`` alone).
 
     Args:
         sr: ``G(lr)`` with its autograd graph, ``(B, 3, H, W)``.
@@ -90,9 +93,12 @@ def train_step_g(
             parameters are frozen during this step and restored afterwards.
         grad_clip: clip G's gradient norm to this (0 = off).
         precision: ``"bf16"`` runs VGG and D under autocast.
+        t_sr: a teacher's output for this batch (:mod:`gensr.train.distill`), ``(B, 3, H, W)``, or None.
+        distill: the ``distill`` config section (δ, δ_p, the criterion), used with ``t_sr``.
 
     Returns:
-        ``{"g/pixel", "g/percep"?, "g/adv"?, "g/total", "g/grad_norm", "g/skipped"}`` as floats.
+        ``{"g/pixel", "g/percep"?, "g/adv"?, "g/distill"?, "g/distill_percep"?, "g/total", "g/grad_norm",
+        "g/skipped"}`` as floats.
     """
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage}")
@@ -102,10 +108,17 @@ def train_step_g(
     terms: dict[str, Tensor] = {}
     terms["g/pixel"] = pixel_loss(loss.pixel, sr.float(), target)
     total = loss.pixel_weight * terms["g/pixel"]  # β
-    if perceptual is not None:
+    if perceptual is not None and loss.perceptual_weight > 0:
         with amp:
             terms["g/percep"] = perceptual(sr, target).float()
         total = total + loss.perceptual_weight * terms["g/percep"]  # α
+    if t_sr is not None and distill is not None:
+        terms["g/distill"] = pixel_loss(distill.criterion, sr.float(), t_sr)
+        total = total + distill.weight * terms["g/distill"]  # δ
+        if perceptual is not None and distill.perceptual_weight > 0:
+            with amp:
+                terms["g/distill_percep"] = perceptual(sr, t_sr).float()
+            total = total + distill.perceptual_weight * terms["g/distill_percep"]  # δ_p
     if d is not None:
         flags = [p.requires_grad for p in d.parameters()]
         d.requires_grad_(False)
