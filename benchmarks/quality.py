@@ -116,19 +116,22 @@ def set_means(report: dict[str, Any], method: str) -> dict[str, dict[str, float]
 
 
 def quality_tables(
-    reports: dict[str, dict[str, Any]], labels: dict[str, str], params: dict[str, tuple[str, str]]
+    reports: dict[str, dict[str, Any]],
+    labels: dict[str, str],
+    params: dict[str, tuple[str, str]],
+    speeds: dict[str, tuple[str, str]],
 ) -> str:
     """Markdown: for each degradation, a table of set means, then a per-image table (collapsed)."""
     parts = []
     for deg, report in reports.items():
         methods = list(report["methods"])
-        headers = ["method", "arch", "params"]
+        headers = ["method", "arch", "params", "MP/s fp32", "MP/s bf16"]
         for s in SETS:
             headers += [f"{s} PSNR-Y ↑", f"{s} SSIM-Y ↑", f"{s} LPIPS ↓"]
         rows = []
         for m in methods:
             means = set_means(report, m)
-            row: list[Any] = [labels.get(m, m), *params.get(m, ("–", "–"))]
+            row: list[Any] = [labels.get(m, m), *params.get(m, ("–", "–")), *speeds.get(m, ("–", "–"))]
             for s in SETS:
                 row += [fmt2(means[s]["psnr_y"]), fmt4(means[s]["ssim_y"]), fmt4(means[s]["lpips"])]
             rows.append(row)
@@ -154,6 +157,31 @@ def quality_tables(
     return "\n\n".join(parts)
 
 
+def kernel_speed(path: Path, tile: int = 128, repeats: int = 3) -> tuple[str, str]:
+    """Output megapixels per second of the network alone on a ``tile``² input, fp32 and bf16 (best of
+    ``repeats``, channels-last as gensr runs it; bf16 only where the CPU has native support)."""
+    from gensr.models import load_model
+
+    net, info = load_model(path)
+    net = net.eval().to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, tile, tile).contiguous(memory_format=torch.channels_last)
+    out_mp = (tile * info.scale) ** 2 / 1e6
+    rates = []
+    for precision in ("fp32", "bf16"):
+        if precision == "bf16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            rates.append("–")
+            continue
+        best = float("inf")
+        with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
+            net(x)
+            for _ in range(repeats):
+                t = time.perf_counter()
+                net(x)
+                best = min(best, time.perf_counter() - t)
+        rates.append(f"{out_mp / best:.2f}")
+    return rates[0], rates[1]
+
+
 def fmt2(x: float) -> str:
     return common.fmt(x, 2)
 
@@ -170,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (fixed for exact re-runs)")
     p.add_argument("--out", type=Path, default=common.RESULTS, help="markdown file to write the section into")
     p.add_argument("--no-write", action="store_true", help="print the section instead of writing it")
+    p.add_argument("--model", type=Path, action="append", default=[], help="also evaluate this model file")
     args = p.parse_args(argv)
 
     if not (args.photos / "classic").is_dir():
@@ -186,25 +215,26 @@ def main(argv: list[str] | None = None) -> int:
     labels: dict[str, str] = {"bicubic": "bicubic (MATLAB)"}
     params: dict[str, tuple[str, str]] = {"bicubic": ("–", "–")}
     notes: list[str] = []
-    builtin = common.builtin_model()
-    if builtin is None:
-        notes.append(common.missing_builtin_note())
-    else:
-        models.append(str(builtin))
-        labels[builtin.stem] = f"**{common.BUILTIN}** (built-in)"
-        arch, n = common.param_count(builtin)
-        params[builtin.stem] = (arch, f"{n / 1e6:.2f}M")
-        notes.append(common.builtin_note(builtin))
+    from gensr.models import BUILTIN_MODELS, DEFAULT_MODEL, WEIGHTS_DIR
+
+    entries: list[tuple[str, Path]] = [(n, WEIGHTS_DIR / f) for n, f in BUILTIN_MODELS.items()]
+    entries += [(m.stem, m) for m in args.model]
     for name in common.PEERS:
         try:
-            path = common.imported_model(name)
+            entries.append((name, common.imported_model(name)))
         except (FileNotFoundError, RuntimeError) as e:
             notes.append(f"`{name}` was skipped: {e}")
+    for name, path in entries:
+        if not path.is_file():
+            notes.append(f"`{name}` was skipped: {path} does not exist")
             continue
         models.append(str(path))
         arch, n = common.param_count(path)
-        labels[path.stem] = name
+        builtin = name in BUILTIN_MODELS
+        default = " (default)" if name == DEFAULT_MODEL else ""
+        labels[path.stem] = f"**{name}**{default}" if builtin else name
         params[path.stem] = (arch, f"{n / 1e6:.2f}M")
+    speeds = {Path(m).stem: kernel_speed(Path(m)) for m in models}
 
     reports = {}
     work = common.CACHE / "quality-json"
@@ -242,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "to >= 40 dB, tests/test_ncnn.py)."
     )
     head += [f"- Note: {n}" for n in notes]
-    body = "\n".join(head) + "\n\n" + quality_tables(reports, labels, params)
+    body = "\n".join(head) + "\n\n" + quality_tables(reports, labels, params, speeds)
     if args.no_write:
         print(body)  # noqa: T201
     else:
