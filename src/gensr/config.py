@@ -171,6 +171,10 @@ class LoopConfig:
     ckpt_every: int = 1000
     keep_last: int = 3
     """Checkpoints kept in ``RUN_DIR/checkpoints``."""
+    stop_after: int = 0
+    """End this run after this many iterations in all (0 = at the end of the schedule), with a checkpoint:
+    a bounded piece of a longer schedule (the rates still follow ``pretrain.iters + train.iters``);
+    ``gensr train --resume`` continues it, ``gensr release`` releases it."""
     max_nonfinite: int = 20
     """Stop after this many consecutive steps with a non-finite loss or gradient."""
     collapse_iters: int = 1000
@@ -340,6 +344,7 @@ def check_config(cfg: TrainConfig) -> None:
             raise ConfigError(f"{key}: must be >= 1, got {v}")
     for key, v in (
         ("data.workers", d.workers),
+        ("train.stop_after", t.stop_after),
         ("pretrain.iters", cfg.pretrain.iters),
         ("val.every", cfg.val.every),
         ("optim.warmup_iters", cfg.optim.warmup_iters),

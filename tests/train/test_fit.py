@@ -234,6 +234,21 @@ def test_sigterm_then_resume_equals_uninterrupted(
         assert all(torch.equal(a[part][key], b[part][key]) for key in a[part]), part
 
 
+def test_stop_after_then_resume_equals_uninterrupted(
+    photos: tuple[Path, Path], uninterrupted: Path, tmp_path: Path
+) -> None:
+    """``train.stop_after`` ends a bounded piece of the schedule with a checkpoint; --resume goes on."""
+    from dataclasses import replace
+
+    cfg = resume_config(photos)
+    cfg = replace(cfg, train=replace(cfg.train, stop_after=3))
+    first = fit(cfg, tmp_path)
+    assert first.interrupted and first.iteration == 3
+    assert [i for i, _ in list_checkpoints(tmp_path)][-1] == 3
+    assert main(["train", "--resume", str(tmp_path)]) == 0
+    assert losses(tmp_path) == losses(uninterrupted)
+
+
 def test_release_and_plot(uninterrupted: Path, tmp_path: Path) -> None:
     from gensr.models import load_model
 

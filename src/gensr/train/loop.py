@@ -148,8 +148,8 @@ def _run(s: TrainState, stack: ExitStack, callback: Callable[[int], None] | None
             last_ckpt = _checkpoint(s)
         if callback is not None:
             callback(it)
-        if any_rank(stop.signal is not None, s.device):  # every process stops at the same iteration
-            interrupted = it < total
+        if any_rank(stop.signal is not None, s.device) or it == cfg.train.stop_after:
+            interrupted = it < total  # every process stops at the same iteration, with a checkpoint
             break
     if interrupted or start < total <= s.iteration:
         if not interrupted:
