@@ -14,12 +14,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gensr.imageio import FORMATS, ImageReadError, list_images, read_image, write_image
+from gensr.commands import upscale_video
+from gensr.imageio import FORMATS, ImageReadError, read_image, write_image
 from gensr.infer import ALPHA_METHODS, PRECISIONS, Upscaler, resolve_device, resolve_precision
 from gensr.infer.engines import ENGINES, EngineError
 
 NAME = "upscale"
-HELP = "Upscale images (files, folders, glob patterns) with a super-resolution model."
+HELP = "Upscale images and videos (files, folders, glob patterns) with a super-resolution model."
 EXAMPLE = """examples:
   gensr upscale --sample -o out/
   gensr upscale photo.jpg -o out/
@@ -27,9 +28,12 @@ EXAMPLE = """examples:
   gensr upscale pictures/ -o upscaled/ --model my_model.safetensors --tile 256
   gensr upscale "scans/**/*.tif" -o out/ --device cuda --precision bf16
   gensr upscale photo.jpg -o out/ --engine onnxruntime   (or --model exported.onnx)
+  gensr upscale clip.mp4 -o out.mp4                      (videos: audio copied, --codec/--crf/--preset)
+  gensr upscale "clips/*.mkv" anim.gif -o big/ --format mp4
 
 Output files are named <name>_x<scale>.<ext> (see --suffix, --format); folder inputs keep
-their subfolders. Exit code 0: all done; 1: some inputs failed (each named on stderr); 2: usage."""
+their subfolders. Folders give images only; name videos (MP4, MOV, MKV, WebM, GIF) or use a glob.
+Exit code 0: all done; 1: some inputs failed (each named on stderr); 2: usage."""
 
 OUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif", "bmp": ".bmp"}
 _CANONICAL = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
@@ -39,7 +43,10 @@ SAMPLE_PHOTO = Path(__file__).resolve().parent.parent / "samples" / "astronaut.j
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "inputs", nargs="*", metavar="INPUT", help="image files, folders (recursive) or glob patterns"
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="image or video files, folders (recursive; images only) or glob patterns",
     )
     p.add_argument(
         "--sample",
@@ -79,9 +86,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--format",
-        choices=["same", *OUT_EXTENSIONS],
+        choices=["same", *OUT_EXTENSIONS, *upscale_video.VIDEO_FORMATS],
         default="same",
-        help="output format (default: same as input)",
+        help="output format of images, or container of videos (default: same as input)",
     )
     p.add_argument("--suffix", default="_x{scale}", help="added to output names (default: _x{scale})")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1..100 (default: 95)")
@@ -90,6 +97,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-file lines")
+    upscale_video.add_arguments(p)
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     jobs: list[_Job] = []
     for inp in args.inputs:
         try:
-            found = list_images([inp])
+            found = upscale_video.list_inputs(inp, _say)
         except OSError as e:
             _say(f"gensr: {inp}: {e.strerror or e}")
             failed += 1
@@ -158,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
             jobs.append(_Job(f, sub))
     out = Path(args.output)
     file_target = (
-        out.suffix.lower() in FORMATS and not out.is_dir() and not args.output.endswith(("/", os.sep))
+        (out.suffix.lower() in FORMATS or upscale_video.is_video(out))
+        and not out.is_dir()
+        and not args.output.endswith(("/", os.sep))
     )
     if file_target and len(jobs) + failed > 1:
         return _usage(
@@ -191,6 +201,17 @@ def _run_jobs(args: argparse.Namespace, up: Upscaler, jobs: list[_Job], out: Pat
     files = tqdm(jobs, desc="images", unit="img", file=sys.stderr, disable=disable, dynamic_ncols=True)
     for job in files:
         t0 = time.perf_counter()
+        if upscale_video.is_video(job.src):
+            dst = out if file_target else out / job.subdir / upscale_video.out_name(job.src, args, up.scale)
+            problem = _check_destination(dst, job.src, written, args.overwrite)
+            if problem:
+                _say(f"gensr: {dst}: {problem}")
+            elif problem := upscale_video.run_job(args, up, job.src, dst):
+                _say(f"gensr: {job.src}: {problem}")
+            else:
+                written[dst.resolve()] = job.src
+            failed += bool(problem)
+            continue
         try:
             img = read_image(job.src)
         except ImageReadError as e:
@@ -250,7 +271,7 @@ def _check_destination(dst: Path, src: Path, written: dict[Path, Path], overwrit
 
 
 def _out_name(src: Path, fmt: str | None, args: argparse.Namespace, scale: int) -> str:
-    if args.format != "same":
+    if args.format in OUT_EXTENSIONS:
         ext = OUT_EXTENSIONS[args.format]
     elif src.suffix.lower() in FORMATS:
         ext = src.suffix
