@@ -1,4 +1,6 @@
-"""Video reading and writing (PyAV): timing, audio, rotation, metadata, GIF, atomic writes."""
+"""Video reading and writing (PyAV): timing, audio, rotation, metadata, GIF, atomic writes.
+
+Covers :mod:`gensr.imageio.video` and :mod:`gensr.imageio.video_write` together."""
 
 from __future__ import annotations
 
@@ -13,14 +15,8 @@ from PIL import Image as PILImage
 
 av = pytest.importorskip("av")
 
-from gensr.imageio.video import (  # noqa: E402
-    EncodeOptions,
-    Frames,
-    VideoError,
-    VideoReader,
-    resolve_encoding,
-    write_video,
-)
+from gensr.imageio.video import VIDEO_EXTENSIONS, Frames, VideoError, VideoReader  # noqa: E402
+from gensr.imageio.video_write import EncodeOptions, resolve_encoding, write_video  # noqa: E402
 
 MakeClip = Callable[..., Path]
 
@@ -155,3 +151,9 @@ def test_encoding_choices() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             resolve_encoding(container, options)
+
+
+def test_the_command_knows_the_video_extensions() -> None:
+    from gensr.commands.upscale_video import VIDEO_SUFFIXES
+
+    assert VIDEO_SUFFIXES == VIDEO_EXTENSIONS  # kept apart so that the CLI need not import torch or PyAV

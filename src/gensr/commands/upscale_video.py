@@ -96,7 +96,8 @@ def run_job(args: argparse.Namespace, up: Upscaler, src: Path, dst: Path) -> str
     """Upscale one video into ``dst``; None when done, else the reason it failed (one line)."""
     from tqdm import tqdm
 
-    from gensr.imageio.video import EncodeOptions, VideoError
+    from gensr.imageio.video import VideoError
+    from gensr.imageio.video_write import EncodeOptions
     from gensr.infer.video import upscale_video
 
     if not is_video(dst):

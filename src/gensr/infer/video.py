@@ -4,7 +4,7 @@ Frames of one video share a size, so the tile and the batch are chosen once per 
 through the network several at a time (up to :data:`PIXELS_PER_CALL` input pixels and :data:`MAX_BATCH`
 frames per call, within the memory budget that sizes tiles), frames too large for that budget go one
 at a time in tiles, exactly as images do. Decoding, timing, colour, audio and the atomic write are
-:mod:`gensr.imageio.video`'s.
+:mod:`gensr.imageio.video` and :mod:`gensr.imageio.video_write`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gensr.imageio.video import EncodeOptions, Frames, VideoReader, write_video
+from gensr.imageio.video import Frames, VideoReader
+from gensr.imageio.video_write import EncodeOptions, write_video
 from gensr.infer.tiling import auto_tile, default_overlap, size_multiple
 from gensr.infer.upscaler import Upscaler
 
