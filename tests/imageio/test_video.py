@@ -157,3 +157,14 @@ def test_the_command_knows_the_video_extensions() -> None:
     from gensr.commands.upscale_video import VIDEO_SUFFIXES
 
     assert VIDEO_SUFFIXES == VIDEO_EXTENSIONS  # kept apart so that the CLI need not import torch or PyAV
+
+
+def test_odd_sides_are_padded_for_yuv420(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    frames = [PILImage.fromarray(rng.integers(0, 256, (11, 15, 3), dtype=np.uint8)) for _ in range(2)]
+    frames[0].save(tmp_path / "odd.gif", save_all=True, append_images=frames[1:], duration=100)
+    with VideoReader(tmp_path / "odd.gif") as v:
+        write_video(tmp_path / "odd.mp4", v.batches(2), source=v)  # not upscaled: 15x11
+    with av.open(str(tmp_path / "odd.mp4")) as c:
+        s = c.streams.video[0]
+        assert (s.width, s.height) == (16, 12)

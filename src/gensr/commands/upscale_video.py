@@ -124,7 +124,7 @@ def run_job(args: argparse.Namespace, up: Upscaler, src: Path, dst: Path) -> str
     try:
         r = upscale_video(up, src, dst, options=options, overwrite=args.overwrite, progress=progress, say=say)
     except VideoError as e:
-        return e.reason if e.path == src else str(e)
+        return e.reason
     except (OSError, FloatingPointError, RuntimeError, ValueError) as e:
         return str(e).splitlines()[0] if str(e) else type(e).__name__
     finally:

@@ -86,7 +86,7 @@ def load_av() -> Any:
     try:
         import av
     except ImportError:
-        raise VideoError("PyAV", "videos need PyAV: pip install 'gensr[video]' (or pip install av)") from None
+        raise VideoError("PyAV", "videos need PyAV: pip install 'gensr[video]' (or: pip install av)") from None
     return av
 
 
@@ -206,7 +206,7 @@ class VideoReader:
         return self._container
 
     def batches(self, n: int) -> Iterator[Frames]:
-        """Yield the frames in presentation order, ``n`` at a time (the last batch may be shorter).
+        """Yield the frames in presentation order, ``n`` at a time (the last batch may be shorter); once.
 
         Frames without a timestamp get the previous one plus one frame at the average rate; a
         timestamp that does not increase is moved just past the previous one.

@@ -153,12 +153,12 @@ def write_video(
         raise FileExistsError(errno.EEXIST, "already exists (not overwritten)", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
 
+    ffmpeg_error = load_av().FFmpegError
+
     def encode(f: BinaryIO) -> None:
         try:
             _Encoder(f, container, codec, codec_opts, source, say or (lambda _m: None)).run(frames)
-        except (VideoError, KeyboardInterrupt, FileExistsError, ValueError):
-            raise
-        except Exception as e:  # PyAV's FFmpegError family
+        except ffmpeg_error as e:  # errors of the frames' producer (the network) pass through untouched
             raise VideoError(path, f"cannot encode ({error_reason(e)})") from None
 
     atomic_write(path, encode, overwrite=overwrite)
@@ -357,9 +357,12 @@ class _StreamCopier:
             if packet is None:
                 self._done = True
                 break
-            if packet.dts is None and packet.pts is None:  # the demuxer's end-of-stream marker
-                continue
             index = packet.stream.index
+            if packet.dts is None and packet.pts is None:  # a stream's end: flush its decoder
+                if index in self.transcode:
+                    for frame in packet.decode():
+                        self.out.mux(self.map[index].encode(frame))
+                continue
             t = packet.pts if packet.pts is not None else packet.dts
             if index in self.transcode:
                 for frame in packet.decode():

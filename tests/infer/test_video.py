@@ -1,0 +1,33 @@
+"""How video frames are batched and tiled (:func:`gensr.infer.video.frames_per_batch`)."""
+
+from __future__ import annotations
+
+import torch
+
+from gensr.archs import build_generator
+from gensr.infer import Upscaler
+from gensr.infer.video import MAX_BATCH, PIXELS_PER_CALL, frames_per_batch
+
+
+def tiny() -> torch.nn.Module:
+    return build_generator("compact", {"num_feat": 8, "num_conv": 2, "scale": 4})
+
+
+def test_small_frames_are_batched_large_ones_go_alone() -> None:
+    up = Upscaler(tiny(), device="cpu")
+    assert frames_per_batch(up, 48, 64) == (MAX_BATCH, 64)
+    assert frames_per_batch(up, 256, 256)[0] == PIXELS_PER_CALL // (256 * 256) == 4
+    batch, tile = frames_per_batch(up, 480, 640)
+    assert batch == 1 and tile >= 640  # one frame per call, untiled while it fits the memory budget
+
+
+def test_a_given_tile_is_kept() -> None:
+    assert frames_per_batch(Upscaler(tiny(), device="cpu", tile=32), 48, 64) == (1, 32)
+    assert frames_per_batch(Upscaler(tiny(), device="cpu", tile=128), 48, 64) == (MAX_BATCH, 128)
+
+
+def test_batched_frames_equal_frames_one_by_one() -> None:
+    up = Upscaler(tiny(), device="cpu", tile=64)
+    x = torch.rand(3, 3, 24, 32)
+    one_by_one = torch.cat([up.upscale_tensor(x[i : i + 1]) for i in range(3)])
+    assert torch.allclose(up.upscale_tensor(x), one_by_one, atol=1e-5)
