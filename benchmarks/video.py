@@ -64,7 +64,7 @@ def make_clip(path: Path, photo: Path, width: int, height: int, seconds: float, 
 
 
 def network_alone(clip: Path, model: str | None) -> tuple[int, float, float, int]:
-    """(frames, seconds, CPU seconds, batch) of the network on the clip's frames, batched as gensr upscale does."""
+    """(frames, seconds, CPU seconds, batch): the network on the clip's frames, batched as gensr does."""
     from gensr.imageio.video import VideoReader
     from gensr.infer import Upscaler
     from gensr.infer.video import frames_per_batch
