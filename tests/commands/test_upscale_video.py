@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -140,3 +142,21 @@ def test_gif_to_mp4_and_usage_errors(
     assert "a video needs a video file name" in err
     assert "already exists" in err
     assert not (tmp_path / "x.webm").exists() and not (tmp_path / "x.png").exists()
+
+
+def test_without_pyav_a_video_fails_with_the_install_hint(
+    tmp_path: Path,
+    make_clip: MakeClip,
+    model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=2, audio=None)
+    monkeypatch.setitem(sys.modules, "av", None)  # import av raises ImportError
+    assert upscale(clip, "-o", tmp_path / "out", "--model", model) == 1
+    assert "pip install 'gensr[video]'" in capsys.readouterr().err
+
+
+def test_the_command_line_does_not_import_pyav() -> None:
+    code = "import sys, gensr.cli; sys.exit('av' in sys.modules or 'gensr.imageio.video' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -83,10 +83,15 @@ def is_video(path: str | Path) -> bool:
 
 
 def load_av() -> Any:
+    """The ``av`` module (PyAV), imported on first use.
+
+    Raises:
+        VideoError: PyAV is not installed (the reason says how to install it).
+    """
     try:
         import av
     except ImportError:
-        raise VideoError("PyAV", "videos need PyAV: pip install 'gensr[video]' (or: pip install av)") from None
+        raise VideoError("PyAV", "videos need PyAV: pip install 'gensr[video]' (or pip install av)") from None
     return av
 
 
