@@ -168,3 +168,35 @@ def test_odd_sides_are_padded_for_yuv420(tmp_path: Path) -> None:
     with av.open(str(tmp_path / "odd.mp4")) as c:
         s = c.streams.video[0]
         assert (s.width, s.height) == (16, 12)
+
+
+def test_variable_frame_rate_and_late_audio_keep_their_times(tmp_path: Path) -> None:
+    """Irregular frame times and an audio track starting at 0.5 s come out at the same times (A/V sync)."""
+    times_ms = [0, 40, 80, 200, 240, 400, 440, 480, 700, 740]
+    with av.open(str(tmp_path / "vfr.mp4"), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 32, 24, "yuv420p"
+        v.codec_context.time_base = Fraction(1, 1000)
+        a = c.add_stream("aac", rate=48000)
+        a.layout = "mono"
+        for i, t in enumerate(times_ms):
+            f = av.VideoFrame.from_ndarray(np.full((24, 32, 3), i * 20, np.uint8), format="rgb24")
+            f.pts, f.time_base = t, Fraction(1, 1000)
+            c.mux(v.encode(f))
+        c.mux(v.encode())
+        for s in range(24000, 48000, 1024):
+            x = (0.3 * np.sin(np.arange(s, s + 1024) / 48000 * 2 * np.pi * 440)).astype(np.float32)[None]
+            fr = av.AudioFrame.from_ndarray(x, format="fltp", layout="mono")
+            fr.sample_rate, fr.pts = 48000, s
+            c.mux(a.encode(fr))
+        c.mux(a.encode())
+
+    def audio_times(path: Path) -> list[float]:
+        with av.open(str(path)) as c:
+            return [float(f.pts * f.time_base) for f in c.decode(audio=0)]
+
+    for name in ("out.mp4", "out.mkv"):
+        with VideoReader(tmp_path / "vfr.mp4") as v:
+            write_video(tmp_path / name, doubled(v), source=v)
+        assert video_pts_seconds(tmp_path / name) == pytest.approx([t / 1000 for t in times_ms], abs=1e-3)
+        assert audio_times(tmp_path / name) == pytest.approx(audio_times(tmp_path / "vfr.mp4"), abs=1e-3)
