@@ -224,9 +224,14 @@ def main(argv: list[str] | None = None) -> int:
             entries.append((name, common.imported_model(name)))
         except (FileNotFoundError, RuntimeError) as e:
             notes.append(f"`{name}` was skipped: {e}")
+    from gensr.models import read_model_info
+
     for name, path in entries:
         if not path.is_file():
             notes.append(f"`{name}` was skipped: {path} does not exist")
+            continue
+        if read_model_info(path).scale != SCALE:
+            notes.append(f"`{name}` was skipped: not a x{SCALE} model")
             continue
         models.append(str(path))
         arch, n = common.param_count(path)

@@ -23,7 +23,7 @@ def test_builtin_model_upscale_matches_golden(tmp_path: Path) -> None:
     crop = PILImage.open(SAMPLE).convert("RGB").crop((96, 40, 144, 88))  # 48x48 face crop
     crop.save(tmp_path / "astronaut48.png")
     args = ["upscale", str(tmp_path / "astronaut48.png"), "-o", str(tmp_path / "out"), "--device", "cpu"]
-    assert main([*args, "--tile", "32", "--quiet"]) == 0
+    assert main([*args, "--tile", "32", "--precision", "fp32", "--quiet"]) == 0
     out = tmp_path / "out" / "astronaut48_x4.png"
     expected = GOLDEN / "astronaut48_x4.png"
     if os.environ.get("GENSR_UPDATE_GOLDEN"):

@@ -54,7 +54,7 @@ def test_healthz_models_and_openapi(client: Any) -> None:
     assert models["default"] == "tiny-x4"
     assert [(m["name"], m["scale"], m["default"]) for m in models["models"]] == [
         ("tiny-x4", 4, True),
-        ("gensr-compact-x4", 4, False),
+        ("gensr-x4", 4, False),
     ]
     spec = client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.")
@@ -83,7 +83,7 @@ def test_sync_multipart_keeps_alpha_and_size_x4(client: Any) -> None:
 def test_sync_raw_body_with_model_and_name(client: Any, photo_path: Path) -> None:
     r = client.post(
         "/v1/upscale",
-        params={"wait": "1", "model": "gensr-compact-x4", "name": "face.jpg"},
+        params={"wait": "1", "model": "gensr-x4", "name": "face.jpg"},
         content=photo_path.read_bytes(),
         headers={"Content-Type": "image/jpeg"},
     )

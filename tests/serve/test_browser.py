@@ -86,7 +86,7 @@ def wait(driver: Any, script: str, timeout: float = TIMEOUT) -> Any:
 
 def open_page(driver: Any, url: str) -> None:
     driver.get(url + "/")
-    wait(driver, "document.querySelector('#model').value === 'gensr-compact-x4'", 30)
+    wait(driver, "document.querySelector('#model').value === 'gensr-x4'", 30)
     driver.execute_script("localStorage.clear()")
 
 
@@ -113,7 +113,7 @@ def test_page_upscales_a_photo_and_compares(
     wait(driver, "document.querySelector('#list li[data-state=done]') !== null")
     [item] = items(driver)
     assert item["output"] == "256x256" and item["status"].startswith("Done in"), item
-    assert item["meta"] == "64×64 → 256×256 · gensr-compact-x4"
+    assert item["meta"] == "64×64 → 256×256 · gensr-x4"
 
     # the viewer opened on the finished image: the result at full size, the original under it
     wait(driver, "!document.querySelector('#viewer').hidden && document.querySelector('#after').complete")

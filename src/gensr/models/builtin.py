@@ -11,11 +11,19 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 """Model files shipped inside the package."""
 
 BUILTIN_MODELS: dict[str, str] = {
-    "gensr-compact-x4": "gensr-compact-x4.safetensors",
+    "gensr-x4": "gensr-x4.safetensors",
+    "gensr-x4-clean": "gensr-x4-clean.safetensors",
+    "gensr-x4-fidelity": "gensr-x4-fidelity.safetensors",
+    "gensr-x2": "gensr-x2.safetensors",
 }
-"""Built-in model name -> file under :data:`WEIGHTS_DIR`."""
+"""Built-in model name -> file under :data:`WEIGHTS_DIR` (how each was made: ``docs/models.md``)."""
 
-DEFAULT_MODEL = "gensr-compact-x4"
+ALIASES: dict[str, str] = {
+    "gensr-compact-x4": "gensr-x4-fidelity",  # the L1 placeholder that shipped first, replaced by this
+}
+"""Former built-in names -> the built-in model that replaced them."""
+
+DEFAULT_MODEL = "gensr-x4"
 
 
 def cache_dir() -> Path:
@@ -33,6 +41,7 @@ def resolve_model(name_or_path: str | Path | None = None) -> Path:
     path = Path(name)
     if path.is_file():
         return path
+    name = ALIASES.get(name, name)
     if name in BUILTIN_MODELS:
         return WEIGHTS_DIR / BUILTIN_MODELS[name]
     cached = cache_dir() / "models" / f"{name}.safetensors"
