@@ -13,7 +13,7 @@ from gensr.imageio import (
     Image,
     ImageReadError,
     apply_orientation,
-    codec16,
+    encode,
     list_images,
     read_image,
     write_image,
@@ -185,8 +185,13 @@ def test_16bit_goes_to_8bit_where_the_format_has_no_16bit(tmp_path: Path) -> Non
 
 
 def test_png16_encoder_output_is_valid_png() -> None:
-    data = codec16.encode_png16(noisy((4, 5, 3), np.uint16), icc=b"icc", exif=b"Exif\x00\x00II*\x00")
-    im = PILImage.open(io.BytesIO(data))
+    buf = io.BytesIO()
+    enc = encode.PngEncoder(
+        buf, width=5, height=4, channels=3, bits=16, icc=b"icc", exif=b"Exif\x00\x00II*\x00"
+    )
+    enc.write(noisy((4, 5, 3), np.uint16))
+    enc.close()
+    im = PILImage.open(io.BytesIO(buf.getvalue()))
     im.load()  # CRCs and zlib stream checked by Pillow
     assert im.size == (5, 4) and im.info["icc_profile"] == b"icc"
 

@@ -258,3 +258,84 @@ def test_upscaler_keeps_image_properties() -> None:
         assert (out.bits, out.gray, out.exif, out.icc) == (16, True, b"Exif\x00\x00x", b"icc")
         assert torch.equal(out.rgb[:, 0], out.rgb[:, 1])  # grey stays grey
         assert 0 <= out.alpha.min() and out.alpha.max() <= 1
+
+
+# ------------------------------------------------------------------------------ bands (flat memory)
+
+
+def test_bands_add_up_to_the_whole_upscale() -> None:
+    net = small_net()
+    x = torch.rand(1, 3, 37, 23)
+    ref = reference(net, x)
+    seen: list[tuple[int, int]] = []
+    bands = list(
+        tiling.iter_bands(
+            net,
+            x,
+            scale=2,
+            tile=16,
+            overlap=3,
+            device=torch.device("cpu"),
+            dtype=torch.float32,
+            band_rows=5,
+            progress=lambda d, t: seen.append((d, t)),
+        )
+    )
+    assert [b.shape[-2] for b in bands] == [10] * 7 + [4]  # 5-row bands of 37 rows, cropped at the end
+    assert all(b.shape[-1] == 46 for b in bands)
+    assert (torch.cat(bands, dim=2) - ref).abs().max() <= 1e-5
+    assert seen[-1] == (37 * 23, 37 * 23)
+
+
+def test_band_plan_bounds_band_and_tile(monkeypatch: pytest.MonkeyPatch) -> None:
+    net, cpu = small_net(), torch.device("cpu")
+    plan = lambda h, w, tile=None: tiling.band_plan(  # noqa: E731
+        net, h, w, scale=2, tile=tile, overlap=3, device=cpu, dtype=torch.float32
+    )
+    assert plan(40, 30) == (40, 40)  # small: one piece
+    monkeypatch.setattr(tiling, "BAND_BYTES", 4 * 3 * 2 * 2 * 30 * 8)  # 8 input rows of a 30-wide input
+    assert plan(40, 30) == (40, 8)
+    assert plan(40, 30, tile=64) == (64, 40)  # an explicit tile covering the image: one piece
+    assert plan(40, 30, tile=12) == (12, 8)
+    monkeypatch.setattr(tiling, "HOST_TILE_BYTES", 2e6)  # the activations of an automatic tile too
+    tile, rows = plan(400, 30)
+    assert 16 <= tile < 100 and rows == 8
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_upscale_alpha_by_rows_matches_the_whole(scale: int) -> None:
+    a = torch.rand(1, 1, 11, 6)
+    whole = upscale_alpha(a, scale)
+    for r0, r1 in [(0, 1), (0, 7), (5, 9), (scale * 11 - 3, scale * 11), (0, scale * 11)]:
+        part = upscale_alpha(a, scale, rows=(r0, r1))
+        assert part.shape == (1, 1, r1 - r0, 6 * scale)
+        assert (part - whole[..., r0:r1, :]).abs().max() <= (0 if scale != 3 else 1e-6)
+    assert torch.equal(upscale_alpha(torch.ones(1, 1, 3, 3), 2, rows=(1, 4)), torch.ones(1, 1, 3, 6))
+
+
+def test_upscaler_bands_equal_the_whole_image_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bands of a few rows give what the one-piece upscale gives: colour, bicubic or network alpha, grey."""
+    net = small_net()
+    g = torch.Generator().manual_seed(0)
+    alpha = (torch.rand(1, 1, 19, 14, generator=g) > 0.3).float()
+    rgb = torch.rand(1, 3, 19, 14, generator=g)
+    monkeypatch.setattr(tiling, "BAND_BYTES", 4 * 3 * 2 * 2 * 14 * 4)  # bands of 4 input rows
+    for gray in (False, True):
+        img = Image(rgb=rgb[:, :1].expand(1, 3, -1, -1) if gray else rgb, alpha=alpha, gray=gray)
+        filled = fill_transparent(img.rgb, alpha)
+        for method in ("bicubic", "net"):
+            up = Upscaler(net, scale=2, device="cpu", overlap=3, alpha=method)
+            bands = list(up.upscale_bands(img))
+            assert [b.height for b in bands] == [8] * 4 + [6]
+            out = up.upscale(img)
+            ref_rgb = reference(net, filled)
+            if gray:
+                ref_rgb = ref_rgb.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+            ref_alpha = (
+                upscale_alpha(alpha, 2)
+                if method == "bicubic"
+                else reference(net, alpha.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
+            )
+            assert (out.rgb - ref_rgb).abs().max() <= 1e-5
+            assert out.alpha is not None and (out.alpha - ref_alpha).abs().max() <= 1e-5
+            assert out.gray == gray and (not gray or torch.equal(out.rgb[:, 0], out.rgb[:, 2]))

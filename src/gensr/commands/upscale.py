@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from gensr.commands import upscale_video
-from gensr.imageio import FORMATS, ImageReadError, read_image, write_image
+from gensr.imageio import FORMATS, ImageReadError, read_image, write_bands
 from gensr.infer import ALPHA_METHODS, PRECISIONS, Upscaler, resolve_device, resolve_precision
 from gensr.infer.engines import ENGINES, EngineError
 
@@ -239,9 +239,11 @@ def _run_jobs(args: argparse.Namespace, up: Upscaler, jobs: list[_Job], out: Pat
             bar.total = total
             bar.update(done - bar.n)
 
-        try:
-            sr = up.upscale(img, progress)
-            write_image(dst, sr, overwrite=args.overwrite, quality=args.quality)
+        try:  # bands of rows, each encoded as it comes: the whole output is never held
+            bands = up.upscale_bands(img, progress)
+            write_bands(
+                dst, bands, height=img.height * up.scale, overwrite=args.overwrite, quality=args.quality
+            )
         except (OSError, FloatingPointError, RuntimeError, ValueError) as e:
             # OSError: cannot write; RuntimeError: device out of memory even at the smallest tile
             bar.close()
@@ -252,7 +254,8 @@ def _run_jobs(args: argparse.Namespace, up: Upscaler, jobs: list[_Job], out: Pat
         written[dst.resolve()] = job.src
         if not args.quiet:
             _say(
-                f"{job.src} -> {dst}  {img.width}x{img.height} -> {sr.width}x{sr.height}"
+                f"{job.src} -> {dst}  {img.width}x{img.height}"
+                f" -> {img.width * up.scale}x{img.height * up.scale}"
                 f"  {time.perf_counter() - t0:.1f} s"
             )
     return failed

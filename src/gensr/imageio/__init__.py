@@ -10,7 +10,9 @@ at full precision (see :mod:`gensr.imageio.codec16` for the colour ones Pillow c
 back as 16-bit where the output format allows it (PNG, TIFF); other formats get 8 bits.
 
 Writes go to a temporary file in the destination folder, then are renamed into place
-(:func:`atomic_write`, used by every file gensr writes).
+(:func:`atomic_write`, used by every file gensr writes). :func:`write_bands` writes a picture that
+arrives as bands of rows (PNG and TIFF encoded as they come, :mod:`gensr.imageio.encode`), so an
+upscaled 100 MP image is never held whole.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 from gensr.imageio.files import atomic_write, list_images
 from gensr.imageio.image import FORMATS, IMAGE_EXTENSIONS, Image, ImageReadError
 from gensr.imageio.read import apply_orientation, image_size, read_image, read_rgb8
-from gensr.imageio.write import write_image
+from gensr.imageio.write import write_bands, write_image
 
 __all__ = [
     "FORMATS",
@@ -31,5 +33,6 @@ __all__ = [
     "list_images",
     "read_image",
     "read_rgb8",
+    "write_bands",
     "write_image",
 ]

@@ -1,17 +1,17 @@
-"""Writing images: 8 or 16 bits, alpha, EXIF and ICC as the format allows; atomic."""
+"""Writing images: 8 or 16 bits, alpha, EXIF and ICC as the format allows; atomic; whole or band by band."""
 
 from __future__ import annotations
 
 import errno
-import io
+import itertools
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image as PILImage
 
-from gensr.imageio import codec16
+from gensr.imageio import encode
 from gensr.imageio.files import atomic_write
 from gensr.imageio.image import FORMATS, IMAGE_EXTENSIONS, Image
 
@@ -19,6 +19,8 @@ _SIXTEEN_BIT = {"PNG", "TIFF"}
 _ALPHA = {"PNG", "WEBP", "TIFF"}  # Pillow writes 32-bit BMP but reads it back without alpha
 _EXIF = {"PNG", "JPEG", "WEBP"}
 _ICC = {"PNG", "JPEG", "WEBP", "TIFF"}
+_SLICE_PIXELS = 1 << 20
+"""Pixels quantized at a time (its float temporaries are a few tens of MB)."""
 
 
 def write_image(path: str | Path, image: Image, *, overwrite: bool = False, quality: int = 95) -> None:
@@ -38,24 +40,86 @@ def write_image(path: str | Path, image: Image, *, overwrite: bool = False, qual
         FileExistsError: ``path`` exists and ``overwrite`` is false.
         ValueError: unknown extension.
     """
+    write_bands(path, [image], height=image.height, overwrite=overwrite, quality=quality)
+
+
+def write_bands(
+    path: str | Path,
+    bands: Iterable[Image],
+    *,
+    height: int,
+    overwrite: bool = False,
+    quality: int = 95,
+) -> None:
+    """Write an image that arrives as bands of full-width rows, top to bottom, encoding each as it comes.
+
+    What :func:`write_image` does, for a picture never held whole (``Upscaler.upscale_bands``):
+    PNG and TIFF are encoded band by band (:mod:`gensr.imageio.encode`); JPEG, WebP and BMP gather
+    the 8-bit rows and are encoded at the end. Each band is quantized in slices of about a megapixel.
+    The bands share the first band's metadata (bits, grey, alpha, EXIF, ICC). If the bands fail or
+    stop short, nothing is written.
+
+    Args:
+        path: destination; its folder is created.
+        bands: :class:`Image` bands of the same width whose heights add up to ``height``.
+        height: the whole picture's height.
+        overwrite, quality: as :func:`write_image`.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
+        ValueError: unknown extension, no bands, or bands that do not add up to ``height``.
+    """
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown image extension (use one of {', '.join(IMAGE_EXTENSIONS)})")
     if not overwrite and (path.exists() or path.is_symlink()):
         raise FileExistsError(errno.EEXIST, "already exists (not overwritten)", str(path))
-    data = _encode(image, fmt, quality)
+    it = iter(bands)
+    first = next(it, None)
+    if first is None:
+        raise ValueError(f"{path}: no image rows to write")
+    bits = 16 if first.bits == 16 and fmt in _SIXTEEN_BIT else 8
+    exif = first.exif if fmt in _EXIF else None
+    icc = first.icc if fmt in _ICC else None
+
+    def write(f: BinaryIO) -> None:
+        enc: encode.Encoder | None = None
+        for band in itertools.chain([first], it):
+            step = max(1, _SLICE_PIXELS // band.width)
+            for y in range(0, band.height, step):
+                q = _quantize(band, y, min(band.height, y + step), fmt, bits)  # (h, W, C)
+                if enc is None:
+                    enc = encode.open_encoder(
+                        f,
+                        fmt,
+                        width=q.shape[1],
+                        height=height,
+                        channels=q.shape[2],
+                        bits=bits,
+                        icc=icc,
+                        exif=exif,
+                        quality=quality,
+                    )
+                enc.write(q)
+        assert enc is not None
+        enc.close()
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, data, overwrite=overwrite)
+    atomic_write(path, write, overwrite=overwrite)
 
 
-def _encode(image: Image, fmt: str, quality: int) -> bytes:
-    bits = 16 if image.bits == 16 and fmt in _SIXTEEN_BIT else 8
+def _quantize(band: Image, y0: int, y1: int, fmt: str, bits: int) -> np.ndarray:
+    """Rows ``[y0, y1)`` of ``band`` as the samples ``fmt`` stores: ``(h, W, C)`` uint8 or uint16.
+
+    Grey as one channel, alpha composited over white where the format has none, grey+alpha as RGBA
+    where the format (WebP) or Pillow (16-bit TIFF) cannot hold it; rounded to the nearest level.
+    """
     maxv = 65535 if bits == 16 else 255
-    colour = image.rgb.float().clamp(0, 1)
-    if image.gray:
+    colour = band.rgb[..., y0:y1, :].float().clamp(0, 1)
+    if band.gray:
         colour = colour.mean(dim=1, keepdim=True)
-    alpha = image.alpha.float().clamp(0, 1) if image.alpha is not None else None
+    alpha = band.alpha[..., y0:y1, :].float().clamp(0, 1) if band.alpha is not None else None
     if alpha is not None and fmt not in _ALPHA:
         colour = colour * alpha + (1 - alpha)  # no alpha in the format: composite over white
         alpha = None
@@ -63,28 +127,4 @@ def _encode(image: Image, fmt: str, quality: int) -> bytes:
     if planes.shape[1] == 2 and (fmt == "WEBP" or (bits == 16 and fmt == "TIFF")):
         # grey+alpha that the format (or Pillow, for 16-bit TIFF) cannot hold: write RGBA
         planes = torch.cat([planes[:, :1].expand(-1, 3, -1, -1), planes[:, 1:]], dim=1)
-    q = (planes[0] * maxv).round().permute(1, 2, 0).numpy().astype(np.uint16 if bits == 16 else np.uint8)
-    exif = image.exif if fmt in _EXIF else None
-    icc = image.icc if fmt in _ICC else None
-    if bits == 16:
-        return (
-            codec16.encode_png16(q, icc=icc, exif=exif) if fmt == "PNG" else codec16.encode_tiff16(q, icc=icc)
-        )
-
-    pil = PILImage.fromarray(q[..., 0] if q.shape[2] == 1 else q)  # L, LA, RGB or RGBA
-    kw: dict[str, Any] = {}
-    if icc:
-        kw["icc_profile"] = icc
-    if exif and not (fmt == "JPEG" and len(exif) > 65533):  # JPEG's APP1 segment holds at most 64 KiB
-        kw["exif"] = exif
-    if fmt == "JPEG":
-        kw.update(quality=quality, subsampling=0 if quality >= 90 else 2, optimize=True)
-    elif fmt == "WEBP":
-        kw.update(quality=quality, method=4)
-    elif fmt == "TIFF":
-        kw.update(compression="tiff_adobe_deflate")
-    elif fmt == "PNG":
-        kw.update(compress_level=6)
-    buf = io.BytesIO()
-    pil.save(buf, format=fmt, **kw)
-    return buf.getvalue()
+    return (planes[0] * maxv).round().permute(1, 2, 0).numpy().astype(np.uint16 if bits == 16 else np.uint8)

@@ -7,6 +7,8 @@ before upscaling; :func:`upscale_alpha` then upscales alpha by bicubic interpola
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -42,7 +44,7 @@ def fill_transparent(rgb: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     return torch.where(alpha > 0, rgb, filled)
 
 
-def upscale_alpha(alpha: torch.Tensor, scale: int) -> torch.Tensor:
+def upscale_alpha(alpha: torch.Tensor, scale: int, rows: tuple[int, int] | None = None) -> torch.Tensor:
     """Upscale a straight alpha channel by bicubic interpolation, clamped to [0, 1].
 
     Bicubic is the default because it is faithful: it invents no texture in a mask the network
@@ -53,10 +55,19 @@ def upscale_alpha(alpha: torch.Tensor, scale: int) -> torch.Tensor:
     Args:
         alpha: (B, 1, H, W) in [0, 1].
         scale: integer factor.
+        rows: only these output rows ``[r0, r1)``, computed from the input rows they need (2 above
+            and 2 below, bicubic's reach), so a band costs its own size; the same values as the
+            rows of the whole upscale (bit for bit when ``1/scale`` is exact in floating point).
 
     Returns:
-        (B, 1, H*scale, W*scale) in [0, 1].
+        (B, 1, H*scale, W*scale) in [0, 1], or (B, 1, r1 - r0, W*scale) for ``rows``.
     """
+    b, _, h, w = alpha.shape
+    r0, r1 = (0, h * scale) if rows is None else rows
     if bool((alpha == 1).all()):
-        return torch.ones(*alpha.shape[:2], alpha.shape[2] * scale, alpha.shape[3] * scale)
-    return F.interpolate(alpha.float(), scale_factor=scale, mode="bicubic", align_corners=False).clamp_(0, 1)
+        return torch.ones(b, 1, r1 - r0, w * scale)
+    # output row r samples input y = (r + 0.5) / scale - 0.5 with taps floor(y) - 1 .. floor(y) + 2
+    lo = max(0, math.floor((r0 + 0.5) / scale - 0.5) - 1)
+    hi = min(h, math.floor((r1 - 0.5) / scale - 0.5) + 3)
+    up = F.interpolate(alpha[..., lo:hi, :].float(), scale_factor=scale, mode="bicubic", align_corners=False)
+    return up[..., r0 - lo * scale : r1 - lo * scale, :].clamp_(0, 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -24,6 +24,11 @@ MAX_AUTO_OVERLAP = 32
 """Cap of the automatic overlap (low-resolution pixels) for very deep networks."""
 MIN_TILE = 16
 """Smallest tile core (low-resolution pixels) the out-of-memory retry goes down to."""
+BAND_BYTES = 64 << 20
+"""Largest float32 output band :func:`band_plan` lets the host hold (64 MiB: at x4, 174 input rows of
+a 2000-pixel-wide input)."""
+HOST_TILE_BYTES = 256 << 20
+"""Largest activation memory of an automatic tile computed in host memory, for :func:`band_plan`."""
 
 _OOM: type[Exception] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 """Raised by a device allocator that ran out (``torch.OutOfMemoryError`` from PyTorch 2.5)."""
@@ -83,10 +88,7 @@ def run_tiles(
 ) -> torch.Tensor:
     """Upscale ``lr`` tile by tile with a network :func:`prepare_net` has put on ``device``/``dtype``.
 
-    Only tiles visit the device. The one out-of-memory policy of gensr: a tile that raises
-    ``torch.OutOfMemoryError`` is retried as smaller tiles, down to :data:`MIN_TILE`, and then the
-    error propagates (callers report it for that input and go on with the next); any other error
-    propagates at once. Non-finite outputs (fp16 overflow) raise ``FloatingPointError``.
+    The whole output in one tensor: :func:`iter_bands` with bands as tall as the tiles, gathered.
     Use it through :class:`gensr.infer.Upscaler` (or :func:`gensr.infer.tile_upscale`).
 
     Args:
@@ -102,58 +104,144 @@ def run_tiles(
     Returns:
         sr: (B, 3, H*scale, W*scale) float32 in [0, 1] on the CPU.
     """
+    out: torch.Tensor | None = None
+    y = 0
+    bands = iter_bands(
+        net, lr, scale=scale, tile=tile, overlap=overlap, device=device, dtype=dtype, progress=progress
+    )
+    for band in bands:
+        if out is None:
+            out = torch.empty(*band.shape[:2], lr.shape[-2] * scale, band.shape[-1])
+        out[..., y : y + band.shape[-2], :] = band
+        y += band.shape[-2]
+    assert out is not None and y == out.shape[-2]
+    return out  # (B, 3, H*s, W*s)
+
+
+def iter_bands(
+    net: nn.Module,
+    lr: torch.Tensor,
+    *,
+    scale: int,
+    tile: int | None,
+    overlap: int | None,
+    device: torch.device,
+    dtype: torch.dtype,
+    band_rows: int | None = None,
+    progress: Progress | None = None,
+) -> Iterator[torch.Tensor]:
+    """Upscale ``lr`` tile by tile and yield the output as bands of full-width rows, top to bottom.
+
+    Each band is one row of tiles (``band_rows`` input rows, or the tile side), finished: cropped to
+    the image and clamped to [0, 1]. Only tiles visit the device, and the caller holds one band at a
+    time, so a consumer that encodes each band (:func:`gensr.imageio.write_bands`) never holds the
+    whole output. The one out-of-memory policy of gensr: a tile that raises
+    ``torch.OutOfMemoryError`` is retried as smaller tiles, down to :data:`MIN_TILE`, and then the
+    error propagates (callers report it for that input and go on with the next); any other error
+    propagates at once. Non-finite outputs (fp16 overflow) raise ``FloatingPointError``.
+
+    Args:
+        net, lr, scale, tile, overlap, device, dtype, progress: as :func:`run_tiles`.
+        band_rows: input rows a band covers at most (rounded down to the size multiple); None = the
+            tile side. Tiles are then ``band_rows`` x ``tile`` cores.
+
+    Yields:
+        (B, 3, rows, W*scale) float32 in [0, 1] on the CPU; the rows add up to H*scale.
+    """
     h, w = lr.shape[-2:]
     m = size_multiple(net)
-    overlap = default_overlap(net) if overlap is None else overlap
-    overlap = -(-overlap // m) * m  # tiles must start on the network's grid
+    overlap = _grid_overlap(net, overlap)
     x = pad_to_multiple(lr.detach().float().cpu(), m)  # (B, C, Hp, Wp)
     hp, wp = x.shape[-2:]
     if tile is None:
         tile = auto_tile(net, hp, wp, scale=scale, overlap=overlap, device=device, dtype=dtype)
     tile = max(m, tile // m * m)
-
-    out: torch.Tensor | None = None
-    pending = list(reversed(_grid(0, hp, 0, wp, tile, m)))
+    rows = tile if band_rows is None else max(m, min(tile, band_rows) // m * m)
     done = 0
-    while pending:
-        core = pending.pop()
-        if max(core[1] - core[0], core[3] - core[2]) > tile:
-            pending.extend(reversed(_grid(*core, tile, m)))
-            continue
-        oom = False
-        try:
-            piece = _run_tile(net, x, core, overlap, scale, device, dtype)
-        except _OOM:
-            if tile <= max(m, MIN_TILE):
-                raise
-            oom = True
-        if oom:  # outside the except block, so the failed tile's tensors are freed
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            tile = max(m, MIN_TILE, tile // 2 // m * m)
-            pending.append(core)
-            continue
-        if out is None:
-            out = torch.empty(x.shape[0], piece.shape[1], hp * scale, wp * scale)
-        y0, y1, x0, x1 = core
-        out[..., y0 * scale : y1 * scale, x0 * scale : x1 * scale] = piece
-        done += (y1 - y0) * (x1 - x0)
-        if progress is not None:
-            progress(done, hp * wp)
-    assert out is not None
-    return out[..., : h * scale, : w * scale].clamp_(0, 1)  # (B, 3, H*s, W*s)
+    for ya, yb in itertools.pairwise(_cuts(0, hp, rows, m)):
+        band: torch.Tensor | None = None
+        pending = [(ya, yb, xa, xb) for xa, xb in reversed(list(itertools.pairwise(_cuts(0, wp, tile, m))))]
+        while pending:
+            core = pending.pop()
+            if max(core[1] - core[0], core[3] - core[2]) > tile:
+                pending.extend(reversed(_grid(*core, tile, m)))
+                continue
+            oom = False
+            try:
+                piece = _run_tile(net, x, core, overlap, scale, device, dtype)
+            except _OOM:
+                if tile <= max(m, MIN_TILE):
+                    raise
+                oom = True
+            if oom:  # outside the except block, so the failed tile's tensors are freed
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                tile = max(m, MIN_TILE, tile // 2 // m * m)
+                pending.append(core)
+                continue
+            if band is None:
+                band = torch.empty(x.shape[0], piece.shape[1], (yb - ya) * scale, wp * scale)
+            y0, y1, x0, x1 = core
+            band[..., (y0 - ya) * scale : (y1 - ya) * scale, x0 * scale : x1 * scale] = piece
+            done += (y1 - y0) * (x1 - x0)
+            if progress is not None:
+                progress(done, hp * wp)
+        assert band is not None
+        yield band[..., : (min(yb, h) - ya) * scale, : w * scale].clamp_(0, 1)  # (B, 3, rows, W*s)
+
+
+def band_plan(
+    net: nn.Module,
+    h: int,
+    w: int,
+    *,
+    scale: int,
+    tile: int | None,
+    overlap: int | None,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> tuple[int, int]:
+    """``(tile, band_rows)`` for :func:`iter_bands` that keep host memory flat whatever the image size.
+
+    A band's float32 output is at most :data:`BAND_BYTES`, and on devices that compute in host memory
+    (CPU, MPS) an automatic tile's activations are at most :data:`HOST_TILE_BYTES`: the host holds the
+    input, one tile's activations and one band, never the whole output. An explicit ``tile`` that covers
+    the image (``--tile 0``) asks for one piece and gets it.
+
+    Args:
+        net: the prepared generator; h, w: input size; the rest as :func:`run_tiles`.
+    """
+    m = size_multiple(net)
+    hp, wp = -(-h // m) * m, -(-w // m) * m
+    if tile is not None and tile >= max(hp, wp):
+        return tile, hp
+    if tile is None:
+        budget = HOST_TILE_BYTES if device.type in ("cpu", "mps") else None
+        ov = _grid_overlap(net, overlap)
+        tile = auto_tile(net, hp, wp, scale=scale, overlap=ov, device=device, dtype=dtype, budget=budget)
+    tile = max(m, tile // m * m)
+    rows = BAND_BYTES // (4 * 3 * scale * scale * wp)
+    return tile, max(m, min(tile, rows) // m * m)
+
+
+def _grid_overlap(net: nn.Module, overlap: int | None) -> int:
+    """``overlap`` (None: :func:`default_overlap`) rounded up to the network's size multiple."""
+    m = size_multiple(net)
+    overlap = default_overlap(net) if overlap is None else overlap
+    return -(-overlap // m) * m  # tiles must start on the network's grid
 
 
 def _grid(y0: int, y1: int, x0: int, x1: int, tile: int, m: int) -> list[tuple[int, int, int, int]]:
     """Split a region into near-equal cores no larger than ``tile``, starting on multiples of ``m``."""
-
-    def cuts(a: int, b: int) -> list[int]:
-        n = -(-(b - a) // tile)
-        step = -(-(b - a) // n // m) * m if n > 1 else b - a
-        return [*range(a, b, max(step, m)), b]
-
-    ys, xs = cuts(y0, y1), cuts(x0, x1)
+    ys, xs = _cuts(y0, y1, tile, m), _cuts(x0, x1, tile, m)
     return [(ya, yb, xa, xb) for ya, yb in itertools.pairwise(ys) for xa, xb in itertools.pairwise(xs)]
+
+
+def _cuts(a: int, b: int, tile: int, m: int) -> list[int]:
+    """Edges splitting ``[a, b)`` into near-equal parts no longer than ``tile``, on multiples of ``m``."""
+    n = -(-(b - a) // tile)
+    step = -(-(b - a) // n // m) * m if n > 1 else b - a
+    return [*range(a, b, max(step, m)), b]
 
 
 def _run_tile(
@@ -209,13 +297,14 @@ def auto_tile(
     overlap: int,
     device: torch.device,
     dtype: torch.dtype,
+    budget: float | None = None,
 ) -> int:
     """Largest square tile core whose activations fit the memory budget.
 
     The activation memory per input pixel is measured by running a 32x32 probe with forward
     hooks (largest single activation, times 4 for tensors alive at once). The budget is 60 % of
-    free CUDA memory, or on other devices half the available RAM up to 4 GiB. An image that fits
-    gets one tile (the returned side covers it).
+    free CUDA memory, or on other devices half the available RAM up to 4 GiB; ``budget`` (bytes)
+    lowers it. An image that fits gets one tile (the returned side covers it).
     """
     m = size_multiple(net)
     probe = max(32 // m, 1) * m
@@ -236,7 +325,8 @@ def auto_tile(
             hd.remove()
     bytes_per_px = 4 * max(largest, 3 * scale * scale * probe * probe) / (probe * probe)
     bytes_per_px *= torch.finfo(dtype).bits / 8
-    side = int(math.sqrt(_memory_budget(device) / bytes_per_px)) - 2 * overlap
+    available = _memory_budget(device) if budget is None else min(budget, _memory_budget(device))
+    side = int(math.sqrt(available / bytes_per_px)) - 2 * overlap
     if side >= max(h, w):
         return max(h, w)
     return max(m, MIN_TILE, side // m * m)

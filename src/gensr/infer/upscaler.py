@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from gensr.imageio import Image
 from gensr.infer.alpha import fill_transparent, upscale_alpha
 from gensr.infer.devices import resolve_device, resolve_precision
-from gensr.infer.tiling import Progress, prepare_net, run_tiles
+from gensr.infer.tiling import Progress, band_plan, iter_bands, prepare_net, run_tiles
 
 ALPHA_METHODS = ("bicubic", "net")
 
@@ -62,20 +64,65 @@ class Upscaler:
         )
 
     def upscale(self, image: Image, progress: Progress | None = None) -> Image:
-        """Upscale an image, keeping alpha, bit depth, grey mode, EXIF and ICC."""
-        rgb = image.rgb
-        alpha = image.alpha
+        """Upscale an image, keeping alpha, bit depth, grey mode, EXIF and ICC.
+
+        The bands of :meth:`upscale_bands`, gathered into one :class:`~gensr.imageio.Image`.
+        """
+        bands = list(self.upscale_bands(image, progress))
+        rgb = torch.cat([b.rgb for b in bands], dim=2)  # (1, 3, H*s, W*s)
+        alpha = None if image.alpha is None else torch.cat([b.alpha for b in bands], dim=2)  # type: ignore[misc]
+        return image.replace(rgb=rgb, alpha=alpha)
+
+    def upscale_bands(self, image: Image, progress: Progress | None = None) -> Iterator[Image]:
+        """Upscale an image as bands of full-width output rows, top to bottom, in flat host memory.
+
+        Each band is an :class:`~gensr.imageio.Image` (colour and alpha of the same rows, the
+        image's bit depth, grey mode, EXIF and ICC) for :func:`gensr.imageio.write_bands` to encode
+        as it comes; the host holds the input, one tile and one band (:func:`band_plan`), never the
+        whole output. Alpha is upscaled band by band too.
+        """
+        rgb, alpha = image.rgb, image.alpha
         if alpha is not None:
             rgb = fill_transparent(rgb, alpha)
-        sr = self.upscale_tensor(rgb, progress)  # (1, 3, H*s, W*s)
-        if alpha is not None:
-            if self.alpha == "net" and not bool((alpha == 1).all()):
-                alpha = self.upscale_tensor(alpha.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
-            else:
-                alpha = upscale_alpha(alpha, self.scale)
-        if image.gray:
-            sr = sr.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
-        return image.replace(rgb=sr, alpha=alpha)
+        tile, rows = band_plan(
+            self.net,
+            image.height,
+            image.width,
+            scale=self.scale,
+            tile=self.tile,
+            overlap=self.overlap,
+            device=self.device,
+            dtype=self.dtype,
+        )
+
+        def bands(x: torch.Tensor, progress: Progress | None = None) -> Iterator[torch.Tensor]:
+            return iter_bands(
+                self.net,
+                x,
+                scale=self.scale,
+                tile=tile,
+                overlap=self.overlap,
+                device=self.device,
+                dtype=self.dtype,
+                band_rows=rows,
+                progress=progress,
+            )
+
+        net_alpha = None
+        if alpha is not None and self.alpha == "net" and not bool((alpha == 1).all()):
+            net_alpha = bands(alpha.expand(-1, 3, -1, -1))  # the same bands: same plan
+        y = 0
+        for sr in bands(rgb, progress):  # (1, 3, rows, W*s)
+            n = sr.shape[-2]
+            a = None
+            if net_alpha is not None:
+                a = next(net_alpha).mean(dim=1, keepdim=True)
+            elif alpha is not None:
+                a = upscale_alpha(alpha, self.scale, rows=(y, y + n))
+            if image.gray:
+                sr = sr.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+            yield image.replace(rgb=sr, alpha=a)
+            y += n
 
 
 def tile_upscale(
