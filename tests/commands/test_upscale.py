@@ -208,3 +208,84 @@ def test_streamed_output_equals_the_whole_image_path(
     assert (out.rgb - ref.rgb).abs().max() <= level + 1e-6
     if ref.alpha is not None:
         assert (out.alpha - ref.alpha).abs().max() <= level + 1e-6  # type: ignore[operator]
+
+
+# --------------------------------------------------------------------------- torchrun: sharded inputs
+
+
+def test_shares_of_the_inputs_are_disjoint_and_cover_them(tmp_path: Path) -> None:
+    from gensr.commands.upscale import _plan_jobs
+
+    (tmp_path / "dir").mkdir()
+    for n in ("b", "a", "c"):
+        PILImage.fromarray(photo()).save(tmp_path / "dir" / f"{n}.png")
+    listing = tmp_path / "list.txt"
+    listing.write_text("# one path a line\nx/one.png\n\n  y/two.jpg \n/abs/three.png\n../up.png\n")
+    inputs = [str(tmp_path / "dir"), f"@{listing}", str(tmp_path / "missing.png"), f"@{tmp_path / 'nope'}"]
+    whole, failed, total = _plan_jobs(inputs, 0, 1)
+    assert (failed, total) == (2, 9) and len(whole) == 7
+    assert [j.src.name for j in whole[:3]] == ["a.png", "b.png", "c.png"]  # sorted
+    assert [j.subdir for j in whole[3:]] == [Path("x"), Path("y"), Path(), Path()]  # list: folders kept
+    shares = [_plan_jobs(inputs, r, 3) for r in range(3)]
+    assert sum(s[1] for s in shares) == 2 and {s[2] for s in shares} == {9}  # failures counted once
+    assert sorted(str(j.src) for s in shares for j in s[0]) == sorted(str(j.src) for j in whole)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_shard_resume_and_match_one(tmp_path: Path, model: Path) -> None:
+    """`torchrun --nproc_per_node=2 -m gensr upscale @list -o OUT` (2 CPU processes, gloo): every output
+    written once by the process whose share it is, the same files as one process; a rerun skips all."""
+    import os
+    import subprocess
+    import sys
+
+    from gensr.data import sample_photos
+
+    photos = dict(sample_photos())
+    names = ["astronaut", "coffee", "rocket", "chelsea", "motorcycle_left", "immunohistochemistry"]
+    entries = []
+    for i, name in enumerate(names):
+        rel = Path("in") / ("a" if i % 2 else "b") / f"{'same' if i < 2 else name}.png"  # a name in 2 folders
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        PILImage.fromarray(np.ascontiguousarray(photos[name][40:60, 50:74])).save(tmp_path / rel)
+        entries.append(str(rel))
+    (tmp_path / "list.txt").write_text("\n".join(entries) + "\n")
+    common = ["@list.txt", "--model", str(model), "--device", "cpu", "--engine", "torch"]
+
+    def torchrun() -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        return subprocess.run(
+            [*cmd, "-m", "gensr", "upscale", *common, "-o", "two"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    run = torchrun()
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = [ln for ln in run.stderr.splitlines() if " -> two/" in ln]
+    assert len(lines) == len(names)
+    for i, rel in enumerate(entries):  # input i is process (i mod 2)'s, and written by it alone
+        mine = [ln for ln in lines if ln.split(" -> ")[0].endswith(f" {rel}")]
+        assert len(mine) == 1 and mine[0].startswith(f"[{i % 2}] "), (rel, lines)
+    assert "6 written, 0 skipped (output exists), 0 failed, of 6 inputs on 2 processes" in run.stderr
+
+    cwd = Path.cwd()
+    try:
+        os.chdir(tmp_path)
+        assert upscale(*common, "-o", "one") == 0
+    finally:
+        os.chdir(cwd)
+    for rel in entries:
+        out = Path(rel).with_name(Path(rel).stem + "_x4.png")
+        assert (tmp_path / "two" / out).read_bytes() == (tmp_path / "one" / out).read_bytes()
+    assert len(list((tmp_path / "two").rglob("*.png"))) == len(names)
+
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "two").rglob("*.png")}
+    rerun = torchrun()
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "0 written, 6 skipped (output exists), 0 failed, of 6 inputs on 2 processes" in rerun.stderr
+    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "two").rglob("*.png")}

@@ -20,7 +20,7 @@ from gensr.infer import ALPHA_METHODS, PRECISIONS, Upscaler, resolve_device, res
 from gensr.infer.engines import ENGINES, EngineError
 
 NAME = "upscale"
-HELP = "Upscale images and videos (files, folders, glob patterns) with a super-resolution model."
+HELP = "Upscale images and videos (files, folders, glob patterns, list files) with a super-resolution model."
 EXAMPLE = """examples:
   gensr upscale --sample -o out/
   gensr upscale photo.jpg -o out/
@@ -30,9 +30,13 @@ EXAMPLE = """examples:
   gensr upscale photo.jpg -o out/ --engine onnxruntime   (or --model exported.onnx)
   gensr upscale clip.mp4 -o out.mp4                      (videos: audio copied, --codec/--crf/--preset)
   gensr upscale "clips/*.mkv" anim.gif -o big/ --format mp4
+  torchrun --nproc_per_node=4 -m gensr upscale @list.txt -o out/   (sharded over 4 processes)
 
 Output files are named <name>_x<scale>.<ext> (see --suffix, --format); folder inputs keep
-their subfolders. Folders give images only; name videos (MP4, MOV, MKV, WebM, GIF) or use a glob.
+their subfolders, and so do relative paths in a list file (@FILE: one path a line).
+Folders give images only; name videos (MP4, MOV, MKV, WebM, GIF) or use a glob.
+Under torchrun each process takes every N-th input, on its own device (cuda:LOCAL_RANK or
+the CPU), and outputs that exist are skipped, so a rerun resumes (see --skip-existing).
 Exit code 0: all done; 1: some inputs failed (each named on stderr); 2: usage."""
 
 OUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif", "bmp": ".bmp"}
@@ -46,7 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="*",
         metavar="INPUT",
-        help="image or video files, folders (recursive; images only) or glob patterns",
+        help="image or video files, folders (recursive; images only), glob patterns,"
+        " or @FILE: a list of paths, one a line",
     )
     p.add_argument(
         "--sample",
@@ -96,6 +101,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--alpha", choices=ALPHA_METHODS, default="bicubic", help="how alpha is upscaled (default: bicubic)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip inputs whose output exists (resume a stopped run); the default under torchrun",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-file lines")
     upscale_video.add_arguments(p)
 
@@ -130,14 +140,15 @@ def run(args: argparse.Namespace) -> int:
         args.suffix.format(scale=1)
     except (KeyError, IndexError, ValueError):
         return _usage(f"--suffix {args.suffix!r}: only {{scale}} may be used")
+    rank, world, local_rank = _torchrun_place()
     try:
-        device = resolve_device(args.device)
+        device = resolve_device(args.device, local_rank=local_rank if world > 1 else None)
         dtype = resolve_precision(args.precision, device)
     except ValueError as e:
         return _usage(str(e))
     try:
         net, scale, model_name = _load_model(
-            args.model, args.engine, device, dtype, None if args.quiet else _say
+            args.model, args.engine, device, dtype, None if args.quiet or rank else _say
         )
     except EngineError as e:
         return _usage(str(e))
@@ -148,32 +159,15 @@ def run(args: argparse.Namespace) -> int:
             f"model {model_name} upscales x{scale}, not x{args.scale} (gensr never resizes after the model)"
         )
 
-    failed = 0
-    jobs: list[_Job] = []
-    for inp in args.inputs:
-        try:
-            found = upscale_video.list_inputs(inp, _say)
-        except OSError as e:
-            _say(f"gensr: {inp}: {e.strerror or e}")
-            failed += 1
-            continue
-        if not found:
-            _say(f"gensr: {inp}: no image files found")
-            failed += 1
-        base = _base_folder(inp)
-        for f in found:
-            sub = f.parent.relative_to(base) if base is not None and f.is_relative_to(base) else Path()
-            jobs.append(_Job(f, sub))
+    jobs, failed, total = _plan_jobs(args.inputs, rank, world)
     out = Path(args.output)
     file_target = (
         (out.suffix.lower() in FORMATS or upscale_video.is_video(out))
         and not out.is_dir()
         and not args.output.endswith(("/", os.sep))
     )
-    if file_target and len(jobs) + failed > 1:
-        return _usage(
-            f"-o {args.output} is a file name, but there are {len(jobs) + failed} inputs; give a folder"
-        )
+    if file_target and total > 1:
+        return _usage(f"-o {args.output} is a file name, but there are {total} inputs; give a folder")
 
     tile = WHOLE_IMAGE if args.tile == 0 else args.tile
     up = Upscaler(
@@ -185,44 +179,150 @@ def run(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         alpha=args.alpha,
     )
-    total = len(jobs) + failed
-    failed += _run_jobs(args, up, jobs, out, file_target)
-    if failed and total > 1:
-        _say(f"gensr: {failed} of {total} inputs failed")
-    return 1 if failed else 0
+    skip = args.skip_existing or (world > 1 and not args.overwrite)
+    counts = _run_jobs(args, up, jobs, out, file_target, skip, rank if world > 1 else None)
+    counts["failed"] += failed
+    if world > 1:
+        counts = _sum_over_processes(counts, device)
+    if rank == 0 and (counts["failed"] and total > 1 or world > 1 or counts["skipped"]):
+        _say(
+            f"gensr: {counts['written']} written, {counts['skipped']} skipped (output exists),"
+            f" {counts['failed']} failed, of {total} inputs" + (f" on {world} processes" if world > 1 else "")
+        )
+    return 1 if counts["failed"] else 0  # the same on every process: torchrun sees one outcome
 
 
-def _run_jobs(args: argparse.Namespace, up: Upscaler, jobs: list[_Job], out: Path, file_target: bool) -> int:
+def _torchrun_place() -> tuple[int, int, int]:
+    """``(rank, world size, local rank)`` under torchrun, ``(0, 1, 0)`` otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, 0
+    from gensr.train.distributed import dist_env
+
+    env = dist_env()
+    return env.rank, env.world, env.local_rank
+
+
+def _sum_over_processes(counts: dict[str, int], device: torch.device) -> dict[str, int]:
+    """Sum the counts of every process once all are done: the process group is joined only now, with a
+    long timeout (a slow shard may take days), so no process exits early and none is killed by torchrun."""
+    from datetime import timedelta
+
+    from gensr.train.distributed import all_sum, close_distributed, dist_env, init_distributed
+
+    init_distributed(dist_env(), device, backend="gloo", timeout=timedelta(days=30))
+    try:
+        return all_sum(counts)
+    finally:
+        close_distributed()
+
+
+def _plan_jobs(inputs: list[str], rank: int, world: int) -> tuple[list[_Job], int, int]:
+    """``(this process's jobs, inputs that failed to list, number of inputs in all)``.
+
+    Inputs are numbered in order (each folder and glob sorted, list files line by line) and
+    process ``rank`` of ``world`` takes those whose number is ``rank`` modulo ``world``; every
+    process lists the same inputs, so the shares are disjoint and cover them all. Listing failures
+    are reported (and counted) by process 0 only.
+    """
+    jobs: list[_Job] = []
+    failed = n = 0
+    for inp in inputs:
+        if inp.startswith("@"):
+            try:
+                with open(inp[1:], encoding="utf-8") as f:
+                    for line in f:
+                        entry = line.strip()
+                        if entry and not entry.startswith("#"):
+                            if n % world == rank:
+                                jobs.append(_list_entry(entry))
+                            n += 1
+            except (OSError, UnicodeDecodeError) as e:
+                failed += _listing_failed(f"{inp[1:]}: list file: {getattr(e, 'strerror', None) or e}", rank)
+                n += 1
+            continue
+        try:
+            found = upscale_video.list_inputs(inp, _say if rank == 0 else lambda _msg: None)
+        except OSError as e:
+            failed += _listing_failed(f"{inp}: {e.strerror or e}", rank)
+            n += 1
+            continue
+        if not found:
+            failed += _listing_failed(f"{inp}: no image files found", rank)
+            n += 1
+        base = _base_folder(inp)
+        for f in found:
+            if n % world == rank:
+                sub = f.parent.relative_to(base) if base is not None and f.is_relative_to(base) else Path()
+                jobs.append(_Job(f, sub))
+            n += 1
+    return jobs, failed, n
+
+
+def _listing_failed(msg: str, rank: int) -> int:
+    if rank == 0:
+        _say(f"gensr: {msg}")
+    return 1 if rank == 0 else 0
+
+
+def _list_entry(entry: str) -> _Job:
+    """A list file's line: a relative path keeps its folders under OUT (names repeat across folders)."""
+    p = Path(entry)
+    keep = not p.is_absolute() and ".." not in p.parts
+    return _Job(p, p.parent if keep else Path())
+
+
+def _run_jobs(
+    args: argparse.Namespace,
+    up: Upscaler,
+    jobs: list[_Job],
+    out: Path,
+    file_target: bool,
+    skip: bool,
+    rank: int | None,
+) -> dict[str, int]:
+    """Upscale each job; returns the counts ``written``, ``skipped`` and ``failed``."""
     from tqdm import tqdm
 
-    disable = True if args.quiet else None  # None: bars only on a terminal
-    failed = 0
+    disable = True if args.quiet or rank else None  # None: bars only on a terminal (and on process 0)
+    tag = "" if rank is None else f"[{rank}] "
+    counts = {"written": 0, "skipped": 0, "failed": 0}
     written: dict[Path, Path] = {}
     files = tqdm(jobs, desc="images", unit="img", file=sys.stderr, disable=disable, dynamic_ncols=True)
     for job in files:
         t0 = time.perf_counter()
         if upscale_video.is_video(job.src):
             dst = out if file_target else out / job.subdir / upscale_video.out_name(job.src, args, up.scale)
+            if skip and dst.exists():
+                counts["skipped"] += 1
+                continue
             problem = _check_destination(dst, job.src, written, args.overwrite)
             if problem:
-                _say(f"gensr: {dst}: {problem}")
+                _say(f"gensr: {tag}{dst}: {problem}")
             elif problem := upscale_video.run_job(args, up, job.src, dst):
-                _say(f"gensr: {job.src}: {problem}")
+                _say(f"gensr: {tag}{job.src}: {problem}")
             else:
                 written[dst.resolve()] = job.src
-            failed += bool(problem)
+            counts["failed" if problem else "written"] += 1
             continue
+        if skip and job.src.suffix.lower() in FORMATS:  # the output's name is known before reading
+            dst = _destination(job, None, args, up.scale, out, file_target)
+            if dst.exists():
+                counts["skipped"] += 1
+                continue
         try:
             img = read_image(job.src)
         except ImageReadError as e:
-            _say(f"gensr: {e}")
-            failed += 1
+            _say(f"gensr: {tag}{e}")
+            counts["failed"] += 1
             continue
-        dst = out if file_target else out / job.subdir / _out_name(job.src, img.format, args, up.scale)
+        dst = _destination(job, img.format, args, up.scale, out, file_target)
+        if skip and dst.exists():
+            counts["skipped"] += 1
+            continue
         problem = _check_destination(dst, job.src, written, args.overwrite)
         if problem:
-            _say(f"gensr: {dst}: {problem}")
-            failed += 1
+            _say(f"gensr: {tag}{dst}: {problem}")
+            counts["failed"] += 1
             continue
         bar = tqdm(
             total=img.height * img.width,
@@ -247,18 +347,25 @@ def _run_jobs(args: argparse.Namespace, up: Upscaler, jobs: list[_Job], out: Pat
         except (OSError, FloatingPointError, RuntimeError, ValueError) as e:
             # OSError: cannot write; RuntimeError: device out of memory even at the smallest tile
             bar.close()
-            _say(f"gensr: {job.src}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-            failed += 1
+            _say(f"gensr: {tag}{job.src}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            counts["failed"] += 1
             continue
         bar.close()
         written[dst.resolve()] = job.src
+        counts["written"] += 1
         if not args.quiet:
             _say(
-                f"{job.src} -> {dst}  {img.width}x{img.height}"
+                f"{tag}{job.src} -> {dst}  {img.width}x{img.height}"
                 f" -> {img.width * up.scale}x{img.height * up.scale}"
                 f"  {time.perf_counter() - t0:.1f} s"
             )
-    return failed
+    return counts
+
+
+def _destination(
+    job: _Job, fmt: str | None, args: argparse.Namespace, scale: int, out: Path, file_target: bool
+) -> Path:
+    return out if file_target else out / job.subdir / _out_name(job.src, fmt, args, scale)
 
 
 def _check_destination(dst: Path, src: Path, written: dict[Path, Path], overwrite: bool) -> str | None:

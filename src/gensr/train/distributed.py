@@ -1,4 +1,7 @@
-"""Multi-process training glue: read torchrun's environment, start/stop the process group, reduce numbers.
+"""Multi-process glue: read torchrun's environment, start/stop the process group, reduce numbers.
+
+Used by training (below) and by ``torchrun ... -m gensr upscale``, which shards its inputs over the
+processes and only sums their counts at the end (:func:`all_sum`).
 
 ``torchrun --nproc_per_node=N -m gensr.train --config FILE`` sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; with ``WORLD_SIZE > 1`` gensr joins the
@@ -10,11 +13,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistEnv", "dist_env", "init_distributed", "close_distributed", "all_mean", "any_rank"]
+__all__ = ["DistEnv", "dist_env", "init_distributed", "close_distributed", "all_mean", "all_sum", "any_rank"]
 
 
 @dataclass(frozen=True)
@@ -47,14 +51,26 @@ def dist_env() -> DistEnv:
     )
 
 
-def init_distributed(env: DistEnv, device: torch.device) -> None:
-    """Join the process group (``env://``): NCCL for CUDA devices, gloo otherwise."""
+def init_distributed(
+    env: DistEnv, device: torch.device, *, backend: str | None = None, timeout: timedelta | None = None
+) -> None:
+    """Join the process group (``env://``): NCCL for CUDA devices, gloo otherwise.
+
+    Args:
+        env: this process's place; nothing happens for a single process.
+        device: this process's device (made the current CUDA device).
+        backend: force one (``gloo`` for a few numbers on the CPU whatever the device).
+        timeout: how long joining and each collective may wait for the slowest process
+            (PyTorch's default: 30 minutes).
+    """
     if not env.active or dist.is_initialized():
         return
-    backend = "nccl" if device.type == "cuda" else "gloo"
+    backend = backend or ("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend=backend, init_method="env://", rank=env.rank, world_size=env.world)
+    dist.init_process_group(
+        backend=backend, init_method="env://", rank=env.rank, world_size=env.world, timeout=timeout
+    )
 
 
 def close_distributed() -> None:
@@ -76,6 +92,16 @@ def all_mean(values: dict[str, float], device: torch.device) -> dict[str, float]
     dist.all_reduce(t)
     t /= dist.get_world_size()
     return dict(zip(keys, t.tolist(), strict=True))
+
+
+def all_sum(values: dict[str, int]) -> dict[str, int]:
+    """Sum of each count over all processes (identity in a single process). Collective, on the CPU (gloo)."""
+    if not _active() or not values:
+        return values
+    keys = list(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.int64)
+    dist.all_reduce(t)
+    return dict(zip(keys, (int(v) for v in t.tolist()), strict=True))
 
 
 def any_rank(flag: bool, device: torch.device) -> bool:
