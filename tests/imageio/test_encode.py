@@ -152,3 +152,23 @@ def test_short_bands_write_nothing(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="tile failed"):
         write_bands(tmp_path / "y.png", failing(), height=20)
     assert list(tmp_path.iterdir()) == []  # no output, no temporary file
+
+
+def test_paeth_filter_matches_the_png_definition() -> None:
+    """Per byte, as the PNG specification writes it (9.4), with the row above carried across bands."""
+    rng = np.random.default_rng(0)
+    for h, stride, bpp in [(5, 15, 3), (4, 32, 8), (1, 3, 3), (3, 2, 2)]:
+        rows = rng.integers(0, 256, (h, stride)).astype(np.uint8)
+        prev = rng.integers(0, 256, stride).astype(np.uint8)
+        got = encode.paeth_filter(rows, bpp, prev)
+        full = np.concatenate([prev[None], rows]).astype(int)
+        for y in range(h):
+            for i in range(stride):
+                a = full[y + 1, i - bpp] if i >= bpp else 0
+                b, c = full[y, i], (full[y, i - bpp] if i >= bpp else 0)
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                assert got[y, 1 + i] == (full[y + 1, i] - pred) % 256
+        assert (got[:, 0] == 4).all()
+        assert (encode.paeth_filter(rows, bpp)[1:] == got[1:]).all()  # only the first row sees prev

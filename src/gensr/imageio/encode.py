@@ -4,8 +4,8 @@ Every image gensr writes goes through one of these (:func:`gensr.imageio.write_b
 output is encoded band by band without ever being held: :class:`PngEncoder` compresses each band
 into ``IDAT`` chunks of one zlib stream (Paeth filter), :class:`TiffEncoder` writes deflate strips
 (horizontal-differencing predictor) and the tag table after them. Pillow's JPEG, WebP and BMP
-encoders need the whole picture, so :class:`PillowEncoder` pastes the rows into one 8-bit Pillow
-image (4 bytes a pixel) and encodes it at the end; no float copy is ever held.
+encoders need the whole picture, so :class:`PillowEncoder` keeps the 8-bit rows and encodes them
+at the end (about 3-4 bytes a pixel at the peak); no float copy is ever held.
 
 Rows are ``(h, W, C)`` ``uint8`` or ``uint16`` arrays with ``C`` = 1 grey, 2 grey+alpha, 3 RGB,
 4 RGBA; alpha is straight (unassociated).
@@ -95,18 +95,17 @@ def paeth_filter(rows: np.ndarray, bpp: int, prev: np.ndarray | None = None) -> 
     """Paeth-filter scanlines; ``rows`` is ``(H, stride)`` uint8, ``prev`` the scanline above them
     (None: the first rows of the image). Returns ``(H, 1 + stride)`` with the filter-type byte."""
     x = rows.astype(np.int16)
-    above = np.zeros((1, x.shape[1]), np.int16) if prev is None else prev.astype(np.int16)[None]
-    b = np.concatenate([above, x[:-1]])  # up
-    a = np.zeros_like(x)
-    a[:, bpp:] = x[:, :-bpp]  # left
-    c = np.zeros_like(x)
-    c[:, bpp:] = b[:, :-bpp]  # up-left
-    p = a + b - c
-    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
-    pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    up = np.empty_like(x)
+    up[0] = 0 if prev is None else prev
+    up[1:] = x[:-1]
     out = np.empty((rows.shape[0], rows.shape[1] + 1), np.uint8)
     out[:, 0] = 4  # filter type: Paeth
-    out[:, 1:] = ((x - pred) & 0xFF).astype(np.uint8)
+    out[:, 1 : 1 + bpp] = (x[:, :bpp] - up[:, :bpp]).astype(np.uint8)  # no left neighbour: predicts up
+    a, b, c = x[:, :-bpp], up[:, bpp:], up[:, :-bpp]  # left, up, up-left
+    pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)  # |p - a|, |p - b|, |p - c|
+    pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    np.subtract(x[:, bpp:], pred, out=pred)
+    out[:, 1 + bpp :] = pred.astype(np.uint8)  # modulo 256
     return out
 
 
@@ -285,8 +284,12 @@ _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
 class PillowEncoder:
-    """JPEG, WebP or BMP through Pillow, whose encoders take a whole picture: the 8-bit rows are
-    pasted into one Pillow image as they come and encoded at :meth:`close`."""
+    """JPEG, WebP or BMP through Pillow, whose encoders take a whole picture.
+
+    The 8-bit rows are kept as they come (3 bytes a pixel for RGB) and pasted at :meth:`close` into a
+    Pillow image allocated untouched (4 bytes a pixel, its pages filled band by band while the kept
+    rows are freed), so the picture is held about once, never twice, and never as floats.
+    """
 
     def __init__(
         self,
@@ -302,7 +305,7 @@ class PillowEncoder:
     ) -> None:
         self._rows = _Rows(width, height, channels, 8)
         self._f, self._fmt = f, fmt
-        self._im = PILImage.new(_MODES[channels], (width, height))
+        self._parts: list[np.ndarray] = []
         kw: dict[str, Any] = {}
         if icc:
             kw["icc_profile"] = icc
@@ -318,14 +321,20 @@ class PillowEncoder:
         self._kw = kw
 
     def write(self, rows: np.ndarray) -> None:
-        y = self._rows.done
         self._rows.check(rows)
         if rows.shape[0]:
-            self._im.paste(
-                PILImage.fromarray(np.ascontiguousarray(rows[..., 0] if rows.shape[2] == 1 else rows)), (0, y)
-            )
+            self._parts.append(np.ascontiguousarray(rows[..., 0] if rows.shape[2] == 1 else rows))
 
     def close(self) -> None:
         self._rows.check_complete()
-        self._im.save(self._f, format=self._fmt, **self._kw)
-        self._im.close()
+        r = self._rows
+        im = PILImage.new(_MODES[r.channels], (r.width, r.height), None)  # not initialised: pages untouched
+        y = 0
+        self._parts.reverse()
+        while self._parts:
+            part = self._parts.pop()
+            im.paste(PILImage.fromarray(part), (0, y))
+            y += part.shape[0]
+            del part
+        im.save(self._f, format=self._fmt, **self._kw)
+        im.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import itertools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -75,17 +74,11 @@ def write_bands(
         raise ValueError(f"{path}: unknown image extension (use one of {', '.join(IMAGE_EXTENSIONS)})")
     if not overwrite and (path.exists() or path.is_symlink()):
         raise FileExistsError(errno.EEXIST, "already exists (not overwritten)", str(path))
-    it = iter(bands)
-    first = next(it, None)
-    if first is None:
-        raise ValueError(f"{path}: no image rows to write")
-    bits = 16 if first.bits == 16 and fmt in _SIXTEEN_BIT else 8
-    exif = first.exif if fmt in _EXIF else None
-    icc = first.icc if fmt in _ICC else None
 
     def write(f: BinaryIO) -> None:
         enc: encode.Encoder | None = None
-        for band in itertools.chain([first], it):
+        for band in bands:
+            bits = 16 if band.bits == 16 and fmt in _SIXTEEN_BIT else 8
             step = max(1, _SLICE_PIXELS // band.width)
             for y in range(0, band.height, step):
                 q = _quantize(band, y, min(band.height, y + step), fmt, bits)  # (h, W, C)
@@ -97,12 +90,15 @@ def write_bands(
                         height=height,
                         channels=q.shape[2],
                         bits=bits,
-                        icc=icc,
-                        exif=exif,
+                        icc=band.icc if fmt in _ICC else None,
+                        exif=band.exif if fmt in _EXIF else None,
                         quality=quality,
                     )
                 enc.write(q)
-        assert enc is not None
+                del q
+            del band  # no band is held while the next one is computed
+        if enc is None:
+            raise ValueError(f"{path}: no image rows to write")
         enc.close()
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,4 +123,5 @@ def _quantize(band: Image, y0: int, y1: int, fmt: str, bits: int) -> np.ndarray:
     if planes.shape[1] == 2 and (fmt == "WEBP" or (bits == 16 and fmt == "TIFF")):
         # grey+alpha that the format (or Pillow, for 16-bit TIFF) cannot hold: write RGBA
         planes = torch.cat([planes[:, :1].expand(-1, 3, -1, -1), planes[:, 1:]], dim=1)
-    return (planes[0] * maxv).round().permute(1, 2, 0).numpy().astype(np.uint16 if bits == 16 else np.uint8)
+    q = (planes[0] * maxv).round().permute(1, 2, 0).numpy()  # (h, W, C) float32 view
+    return q.astype(np.uint16 if bits == 16 else np.uint8, order="C")

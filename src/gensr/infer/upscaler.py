@@ -123,6 +123,7 @@ class Upscaler:
                 sr = sr.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
             yield image.replace(rgb=sr, alpha=a)
             y += n
+            del sr, a  # before the next band is computed
 
 
 def tile_upscale(
