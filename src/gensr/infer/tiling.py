@@ -24,10 +24,10 @@ MAX_AUTO_OVERLAP = 32
 """Cap of the automatic overlap (low-resolution pixels) for very deep networks."""
 MIN_TILE = 16
 """Smallest tile core (low-resolution pixels) the out-of-memory retry goes down to."""
-BAND_BYTES = 64 << 20
-"""Largest float32 output band :func:`band_plan` lets the host hold (64 MiB: at x4, 174 input rows of
-a 2000-pixel-wide input)."""
-HOST_TILE_BYTES = 256 << 20
+BAND_BYTES = 128 << 20
+"""Largest float32 output band :func:`band_plan` lets the host hold (128 MiB: at x4, 349 input rows of
+a 2000-pixel-wide input; inputs up to 1165 pixels wide are one band)."""
+HOST_TILE_BYTES = 512 << 20
 """Largest activation memory of an automatic tile computed in host memory, for :func:`band_plan`."""
 
 _OOM: type[Exception] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
