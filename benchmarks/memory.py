@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 size_mb = dst.stat().st_size / 1e6
                 from PIL import Image
 
+                Image.MAX_IMAGE_PIXELS = None  # our own output: no decompression bomb
                 with Image.open(dst) as im:
                     assert im.size == (4 * side, 4 * side), im.size
                 dst.unlink()

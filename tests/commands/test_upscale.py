@@ -214,7 +214,7 @@ def test_streamed_output_equals_the_whole_image_path(
 
 
 def test_shares_of_the_inputs_are_disjoint_and_cover_them(tmp_path: Path) -> None:
-    from gensr.commands.upscale import _plan_jobs
+    from gensr.commands.upscale_inputs import plan_jobs
 
     (tmp_path / "dir").mkdir()
     for n in ("b", "a", "c"):
@@ -222,11 +222,11 @@ def test_shares_of_the_inputs_are_disjoint_and_cover_them(tmp_path: Path) -> Non
     listing = tmp_path / "list.txt"
     listing.write_text("# one path a line\nx/one.png\n\n  y/two.jpg \n/abs/three.png\n../up.png\n")
     inputs = [str(tmp_path / "dir"), f"@{listing}", str(tmp_path / "missing.png"), f"@{tmp_path / 'nope'}"]
-    whole, failed, total = _plan_jobs(inputs, 0, 1)
+    whole, failed, total = plan_jobs(inputs, 0, 1, print)
     assert (failed, total) == (2, 9) and len(whole) == 7
     assert [j.src.name for j in whole[:3]] == ["a.png", "b.png", "c.png"]  # sorted
     assert [j.subdir for j in whole[3:]] == [Path("x"), Path("y"), Path(), Path()]  # list: folders kept
-    shares = [_plan_jobs(inputs, r, 3) for r in range(3)]
+    shares = [plan_jobs(inputs, r, 3, print) for r in range(3)]
     assert sum(s[1] for s in shares) == 2 and {s[2] for s in shares} == {9}  # failures counted once
     assert sorted(str(j.src) for s in shares for j in s[0]) == sorted(str(j.src) for j in whole)
 

@@ -128,6 +128,7 @@ def test_write_bands_equals_write_image(
     img = image(21, 13, channels=channels, bits=bits, gray=gray)
     write_image(tmp_path / f"whole{ext}", img)
     monkeypatch.setattr(write, "_SLICE_PIXELS", 40)  # several slices a band too
+    monkeypatch.setattr(encode.PillowEncoder, "PASTE_BYTES", 100)  # several pastes
     write_bands(tmp_path / f"bands{ext}", bands_of(img, [5, 6, 17]), height=21)
     whole, bands = (read_image(tmp_path / f"{n}{ext}") for n in ("whole", "bands"))
     assert torch.equal(whole.rgb, bands.rgb) and (whole.bits, whole.gray) == (bands.bits, bands.gray)

@@ -1,20 +1,24 @@
-"""``gensr upscale``: upscale image files, folders and globs with a gensr model."""
+"""``gensr upscale``: upscale image files, folders, globs and list files with a gensr model.
+
+The inputs and their sharding under torchrun are :mod:`gensr.commands.upscale_inputs`'s; videos are
+:mod:`gensr.commands.upscale_video`'s. Images are upscaled band by band and each band is encoded as it
+comes (:meth:`gensr.infer.Upscaler.upscale_bands`, :func:`gensr.imageio.write_bands`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from gensr.commands import upscale_video
+from gensr.commands import upscale_inputs, upscale_video
+from gensr.commands.upscale_inputs import Job
 from gensr.imageio import FORMATS, ImageReadError, read_image, write_bands
 from gensr.infer import ALPHA_METHODS, PRECISIONS, Upscaler, resolve_device, resolve_precision
 from gensr.infer.engines import ENGINES, EngineError
@@ -110,12 +114,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     upscale_video.add_arguments(p)
 
 
-@dataclass(frozen=True)
-class _Job:
-    src: Path
-    subdir: Path  # relative folder under OUT (for folder and glob inputs)
-
-
 def _say(msg: str) -> None:
     from tqdm import tqdm
 
@@ -140,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         args.suffix.format(scale=1)
     except (KeyError, IndexError, ValueError):
         return _usage(f"--suffix {args.suffix!r}: only {{scale}} may be used")
-    rank, world, local_rank = _torchrun_place()
+    rank, world, local_rank = upscale_inputs.torchrun_place()
     try:
         device = resolve_device(args.device, local_rank=local_rank if world > 1 else None)
         dtype = resolve_precision(args.precision, device)
@@ -159,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             f"model {model_name} upscales x{scale}, not x{args.scale} (gensr never resizes after the model)"
         )
 
-    jobs, failed, total = _plan_jobs(args.inputs, rank, world)
+    jobs, failed, total = upscale_inputs.plan_jobs(args.inputs, rank, world, _say)
     out = Path(args.output)
     file_target = (
         (out.suffix.lower() in FORMATS or upscale_video.is_video(out))
@@ -183,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     counts = _run_jobs(args, up, jobs, out, file_target, skip, rank if world > 1 else None)
     counts["failed"] += failed
     if world > 1:
-        counts = _sum_over_processes(counts, device)
+        counts = upscale_inputs.sum_over_processes(counts, device)
     if rank == 0 and (counts["failed"] and total > 1 or world > 1 or counts["skipped"]):
         _say(
             f"gensr: {counts['written']} written, {counts['skipped']} skipped (output exists),"
@@ -192,89 +190,10 @@ def run(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0  # the same on every process: torchrun sees one outcome
 
 
-def _torchrun_place() -> tuple[int, int, int]:
-    """``(rank, world size, local rank)`` under torchrun, ``(0, 1, 0)`` otherwise."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0, 1, 0
-    from gensr.train.distributed import dist_env
-
-    env = dist_env()
-    return env.rank, env.world, env.local_rank
-
-
-def _sum_over_processes(counts: dict[str, int], device: torch.device) -> dict[str, int]:
-    """Sum the counts of every process once all are done: the process group is joined only now, with a
-    long timeout (a slow shard may take days), so no process exits early and none is killed by torchrun."""
-    from datetime import timedelta
-
-    from gensr.train.distributed import all_sum, close_distributed, dist_env, init_distributed
-
-    init_distributed(dist_env(), device, backend="gloo", timeout=timedelta(days=30))
-    try:
-        return all_sum(counts)
-    finally:
-        close_distributed()
-
-
-def _plan_jobs(inputs: list[str], rank: int, world: int) -> tuple[list[_Job], int, int]:
-    """``(this process's jobs, inputs that failed to list, number of inputs in all)``.
-
-    Inputs are numbered in order (each folder and glob sorted, list files line by line) and
-    process ``rank`` of ``world`` takes those whose number is ``rank`` modulo ``world``; every
-    process lists the same inputs, so the shares are disjoint and cover them all. Listing failures
-    are reported (and counted) by process 0 only.
-    """
-    jobs: list[_Job] = []
-    failed = n = 0
-    for inp in inputs:
-        if inp.startswith("@"):
-            try:
-                with open(inp[1:], encoding="utf-8") as f:
-                    for line in f:
-                        entry = line.strip()
-                        if entry and not entry.startswith("#"):
-                            if n % world == rank:
-                                jobs.append(_list_entry(entry))
-                            n += 1
-            except (OSError, UnicodeDecodeError) as e:
-                failed += _listing_failed(f"{inp[1:]}: list file: {getattr(e, 'strerror', None) or e}", rank)
-                n += 1
-            continue
-        try:
-            found = upscale_video.list_inputs(inp, _say if rank == 0 else lambda _msg: None)
-        except OSError as e:
-            failed += _listing_failed(f"{inp}: {e.strerror or e}", rank)
-            n += 1
-            continue
-        if not found:
-            failed += _listing_failed(f"{inp}: no image files found", rank)
-            n += 1
-        base = _base_folder(inp)
-        for f in found:
-            if n % world == rank:
-                sub = f.parent.relative_to(base) if base is not None and f.is_relative_to(base) else Path()
-                jobs.append(_Job(f, sub))
-            n += 1
-    return jobs, failed, n
-
-
-def _listing_failed(msg: str, rank: int) -> int:
-    if rank == 0:
-        _say(f"gensr: {msg}")
-    return 1 if rank == 0 else 0
-
-
-def _list_entry(entry: str) -> _Job:
-    """A list file's line: a relative path keeps its folders under OUT (names repeat across folders)."""
-    p = Path(entry)
-    keep = not p.is_absolute() and ".." not in p.parts
-    return _Job(p, p.parent if keep else Path())
-
-
 def _run_jobs(
     args: argparse.Namespace,
     up: Upscaler,
-    jobs: list[_Job],
+    jobs: list[Job],
     out: Path,
     file_target: bool,
     skip: bool,
@@ -363,7 +282,7 @@ def _run_jobs(
 
 
 def _destination(
-    job: _Job, fmt: str | None, args: argparse.Namespace, scale: int, out: Path, file_target: bool
+    job: Job, fmt: str | None, args: argparse.Namespace, scale: int, out: Path, file_target: bool
 ) -> Path:
     return out if file_target else out / job.subdir / _out_name(job.src, fmt, args, scale)
 
@@ -388,21 +307,6 @@ def _out_name(src: Path, fmt: str | None, args: argparse.Namespace, scale: int) 
     else:
         ext = _CANONICAL.get(fmt or "", ".png")
     return f"{src.stem}{args.suffix.format(scale=scale)}{ext}"
-
-
-def _base_folder(inp: str) -> Path | None:
-    """The folder whose subfolders are kept in the output: the input folder, or a glob's fixed prefix."""
-    p = Path(inp)
-    if p.is_dir():
-        return p
-    if p.exists() or not glob.has_magic(inp):
-        return None
-    fixed: list[str] = []
-    for part in p.parts:
-        if glob.has_magic(part):
-            break
-        fixed.append(part)
-    return Path(*fixed) if fixed else Path()
 
 
 def _load_model(

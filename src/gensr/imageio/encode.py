@@ -4,8 +4,8 @@ Every image gensr writes goes through one of these (:func:`gensr.imageio.write_b
 output is encoded band by band without ever being held: :class:`PngEncoder` compresses each band
 into ``IDAT`` chunks of one zlib stream (Paeth filter), :class:`TiffEncoder` writes deflate strips
 (horizontal-differencing predictor) and the tag table after them. Pillow's JPEG, WebP and BMP
-encoders need the whole picture, so :class:`PillowEncoder` keeps the 8-bit rows and encodes them
-at the end (about 3-4 bytes a pixel at the peak); no float copy is ever held.
+encoders need the whole picture, so :class:`PillowEncoder` keeps the 8-bit rows (3 bytes a pixel
+for RGB) and encodes them at the end; no float copy is ever held.
 
 Rows are ``(h, W, C)`` ``uint8`` or ``uint16`` arrays with ``C`` = 1 grey, 2 grey+alpha, 3 RGB,
 4 RGBA; alpha is straight (unassociated).
@@ -13,6 +13,7 @@ Rows are ``(h, W, C)`` ``uint8`` or ``uint16`` arrays with ``C`` = 1 grey, 2 gre
 
 from __future__ import annotations
 
+import mmap
 import struct
 import zlib
 from typing import Any, BinaryIO, Protocol
@@ -286,10 +287,14 @@ _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 class PillowEncoder:
     """JPEG, WebP or BMP through Pillow, whose encoders take a whole picture.
 
-    The 8-bit rows are kept as they come (3 bytes a pixel for RGB) and pasted at :meth:`close` into a
-    Pillow image allocated untouched (4 bytes a pixel, its pages filled band by band while the kept
-    rows are freed), so the picture is held about once, never twice, and never as floats.
+    The 8-bit rows are copied as they come into one anonymous memory map (3 bytes a pixel for RGB:
+    one block, so the many short-lived band buffers cannot fragment around it). At :meth:`close` they
+    are pasted, a few megabytes at a time, into a Pillow image allocated untouched (4 bytes a pixel),
+    and each pasted part of the map is handed back to the system at once: the picture is held about
+    once, never twice, and never as floats.
     """
+
+    PASTE_BYTES = 16 << 20
 
     def __init__(
         self,
@@ -305,7 +310,8 @@ class PillowEncoder:
     ) -> None:
         self._rows = _Rows(width, height, channels, 8)
         self._f, self._fmt = f, fmt
-        self._parts: list[np.ndarray] = []
+        self._map = mmap.mmap(-1, width * height * channels)
+        self._pixels = np.frombuffer(self._map, np.uint8).reshape(height, width, channels)
         kw: dict[str, Any] = {}
         if icc:
             kw["icc_profile"] = icc
@@ -321,20 +327,26 @@ class PillowEncoder:
         self._kw = kw
 
     def write(self, rows: np.ndarray) -> None:
+        y = self._rows.done
         self._rows.check(rows)
-        if rows.shape[0]:
-            self._parts.append(np.ascontiguousarray(rows[..., 0] if rows.shape[2] == 1 else rows))
+        self._pixels[y : y + rows.shape[0]] = rows
 
     def close(self) -> None:
         self._rows.check_complete()
         r = self._rows
+        row_bytes = r.width * r.channels
+        step = max(1, self.PASTE_BYTES // row_bytes)
         im = PILImage.new(_MODES[r.channels], (r.width, r.height), None)  # not initialised: pages untouched
-        y = 0
-        self._parts.reverse()
-        while self._parts:
-            part = self._parts.pop()
-            im.paste(PILImage.fromarray(part), (0, y))
-            y += part.shape[0]
-            del part
+        done = 0  # bytes of the map already handed back
+        for y in range(0, r.height, step):
+            part = self._pixels[y : y + step]
+            im.paste(PILImage.fromarray(part[..., 0] if r.channels == 1 else part), (0, y))
+            end = (y + part.shape[0]) * row_bytes // mmap.PAGESIZE * mmap.PAGESIZE
+            if end > done and hasattr(self._map, "madvise"):
+                self._map.madvise(mmap.MADV_DONTNEED, done, end - done)
+                done = end
+        del part
+        self._pixels = np.empty((0, r.width, r.channels), np.uint8)
+        self._map.close()
         im.save(self._f, format=self._fmt, **self._kw)
         im.close()
