@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -339,3 +341,37 @@ def test_upscaler_bands_equal_the_whole_image_path(monkeypatch: pytest.MonkeyPat
             assert (out.rgb - ref_rgb).abs().max() <= 1e-5
             assert out.alpha is not None and (out.alpha - ref_alpha).abs().max() <= 1e-5
             assert out.gray == gray and (not gray or torch.equal(out.rgb[:, 0], out.rgb[:, 2]))
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_one_band_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str) -> None:
+    """While a band is computed, no earlier band is alive anywhere (upscaler, writer, encoder)."""
+    import gc
+    import warnings
+
+    from gensr.imageio import write_bands
+
+    width = 10 * 2  # output width: full-width tensors are bands (or views of them)
+    seen: list[int] = []
+
+    class Counting(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = small_net()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.shape[-1] == 10:  # a tile, not auto_tile's probe
+                with warnings.catch_warnings():  # isinstance() touches deprecated torch objects
+                    warnings.simplefilter("ignore")
+                    alive = [
+                        o for o in gc.get_objects() if isinstance(o, torch.Tensor) and o.shape[-1] == width
+                    ]
+                seen.append(len(alive))
+                del alive
+            return self.inner(x)
+
+    monkeypatch.setattr(tiling, "BAND_BYTES", 4 * 3 * 2 * 2 * 10 * 3)  # bands of 3 input rows
+    img = Image(rgb=torch.rand(1, 3, 12, 10), alpha=torch.rand(1, 1, 12, 10))
+    up = Upscaler(Counting(), scale=2, device="cpu", overlap=3)
+    write_bands(tmp_path / f"x{ext}", up.upscale_bands(img), height=24)
+    assert len(seen) == 4 and max(seen) == 0  # bands are allocated after their first tile

@@ -183,6 +183,7 @@ def iter_bands(
                 band = torch.empty(x.shape[0], piece.shape[1], (yb - ya) * scale, wp * scale)
             y0, y1, x0, x1 = core
             band[..., (y0 - ya) * scale : (y1 - ya) * scale, x0 * scale : x1 * scale] = piece
+            del piece
             done += (y1 - y0) * (x1 - x0)
             if progress is not None:
                 progress(done, hp * wp)
