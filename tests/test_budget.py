@@ -7,18 +7,19 @@ import pytest
 from gensr import budget
 
 
-def test_estimate_grows_with_output_pixels_and_kept_frames() -> None:
-    one = budget.upscale_bytes(100, 100, 4)
-    assert one == 100 * 100 * (budget.BYTES_PER_INPUT_PX + 16 * budget.BYTES_PER_OUTPUT_PX)
-    assert budget.upscale_bytes(100, 100, 2) < one
-    assert budget.upscale_bytes(100, 100, 4, frames=10) == one + 10 * 16 * 100 * 100 * 4
+def test_estimate_streams_png_and_tiff_holds_jpeg_rows_and_frames() -> None:
+    base = 100 * 100 * budget.BYTES_PER_INPUT_PX + budget.STREAM_BYTES
+    assert budget.upscale_bytes(100, 100, 4) == budget.upscale_bytes(100, 100, 4, fmt="TIFF") == base
+    assert budget.upscale_bytes(100, 100, 4, fmt="JPEG") == base + 16 * 100 * 100 * budget.BYTES_PER_HELD_PX
+    frames = budget.upscale_bytes(100, 100, 4, frames=10)
+    assert frames == base + 16 * 100 * 100 * (budget.BYTES_PER_FRAME_PX + 10 * budget.BYTES_PER_KEPT_FRAME_PX)
 
 
 def test_problem_only_when_more_than_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(budget, "available_memory", lambda: 2**30)
-    assert budget.memory_problem(1000, 1000, 4) is None  # 0.8 GB
-    msg = budget.memory_problem(10000, 10000, 4)
-    assert msg is not None and "x4 needs about 74.5 GB" in msg and "1.0 GB is available" in msg
+    monkeypatch.setattr(budget, "available_memory", lambda: 2**31)
+    assert budget.memory_problem(1000, 1000, 4) is None  # 1.1 GB
+    msg = budget.memory_problem(10000, 10000, 4, fmt="WEBP")
+    assert msg is not None and "x4 needs about 15.9 GB" in msg and "2.0 GB is available" in msg
     monkeypatch.setattr(budget, "available_memory", lambda: None)
     assert budget.memory_problem(10**6, 10**6, 16) is None  # unknown: no refusal
 

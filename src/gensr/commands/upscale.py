@@ -251,7 +251,8 @@ def _run_jobs(
         try:
             done = _run_job(args, up, job, out, file_target, skip, written, disable)
         except Exception as e:  # noqa: BLE001 - one input's failure, whatever it is, is that input's line
-            _say(f"gensr: {tag}{shown(job.src)}: {reason(e)}")
+            text = reason(e)  # an ImageReadError names the file already
+            _say(f"gensr: {tag}{text if text.startswith(shown(job.src)) else f'{shown(job.src)}: {text}'}")
             counts["failed"] += 1
             continue
         counts["skipped" if done is None else "written"] += 1
