@@ -1,7 +1,10 @@
 """The ``gensr`` command line: one module per subcommand under :mod:`gensr.commands`.
 
 Each command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
-Exit codes: 0 all done; 1 some inputs failed (each named, the others done); 2 usage error.
+Exit codes: 0 all done; 1 some inputs failed (each named, the others done); 2 usage error;
+130 interrupted. No traceback reaches the user: an unexpected error is one line
+``gensr <command>: error: <reason>`` (exit 1) unless ``gensr --debug`` is given. This module imports
+only the standard library at first, so that Ctrl-C while torch is still importing is a plain exit 130.
 """
 
 from __future__ import annotations
@@ -11,18 +14,22 @@ import sys
 from types import ModuleType
 
 from gensr import __version__
-from gensr.commands import COMMANDS
 
 
 def build_parser(commands: list[ModuleType] | None = None) -> argparse.ArgumentParser:
+    if commands is None:
+        from gensr.commands import COMMANDS
+
+        commands = COMMANDS
     parser = argparse.ArgumentParser(
         prog="gensr",
         description="Generative image super-resolution: upscale, evaluate, train.",
         epilog="Example: gensr upscale photo.jpg -o out/",
     )
     parser.add_argument("--version", action="version", version=f"gensr {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for mod in commands or COMMANDS:
+    for mod in commands:
         p = sub.add_parser(
             mod.NAME,
             help=mod.HELP,
@@ -35,14 +42,39 @@ def build_parser(commands: list[ModuleType] | None = None) -> argparse.ArgumentP
     return parser
 
 
+def _wants_debug(argv: list[str]) -> bool:
+    """``--debug`` among the options before the command name."""
+    for arg in argv:
+        if arg == "--debug":
+            return True
+        if not arg.startswith("-"):
+            return False
+    return False
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)  # noqa: T201
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = _wants_debug(argv)
+    where = "gensr"
     try:
+        args = build_parser().parse_args(argv)  # imports the commands (and torch)
+        where = f"gensr {args.command}"
         return int(args._run(args))
     except KeyboardInterrupt:
-        print("gensr: interrupted", file=sys.stderr)  # noqa: T201
+        _say(f"{where}: interrupted")
         return 130
+    except Exception as e:
+        if debug:
+            raise
+        from gensr.messages import reason, shown
+
+        about = f"{shown(e.filename)}: " if isinstance(e, OSError) and e.filename else ""
+        _say(f"{where}: error: {about}{reason(e)} ({type(e).__name__}; gensr --debug shows where)")
+        return 1
 
 
 if __name__ == "__main__":

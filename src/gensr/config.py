@@ -270,9 +270,10 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     raw: Any = {}
     if path is not None:
         try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"{path}: cannot read config: {e}") from None
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, ValueError, yaml.YAMLError, RecursionError) as e:  # ValueError: not UTF-8
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(f"{path}: cannot read config: {first}") from None
     if overrides:
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")

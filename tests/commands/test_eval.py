@@ -155,7 +155,10 @@ def test_bad_image_is_reported_and_others_scored(
         == 1
     )
     err = capsys.readouterr().err
-    assert "broken.png" in err
+    assert (
+        err
+        == f"gensr eval: {photos / 'broken.png'}: not an image Pillow can identify (corrupt or unsupported)\n"
+    )
     res = json.loads(out.read_text())
     assert len(res["methods"]["bicubic"]["images"]) == 3
     assert [f["file"].endswith("broken.png") for f in res["failures"]] == [True]

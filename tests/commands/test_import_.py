@@ -85,3 +85,26 @@ def test_plan_pairs_ncnn_files(tmp_path: Path) -> None:
     assert len(errors) == 2 and "lonely.bin" in errors[0] and "m.onnx" in errors[1]
     jobs, errors = plan_jobs([str(tmp_path / "x4.bin")])  # the .param next to it is found
     assert [j.path.name for j in jobs] == ["x4.param"] and not errors
+
+
+def test_any_failure_of_one_model_is_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gensr.commands.import_ as import_
+
+    for name in ("a.pth", "b.pth", "c.pth"):
+        _official_compact(tmp_path / name)
+    real = import_.convert
+
+    def flaky(job: import_.Job) -> torch.nn.Module:
+        if job.path.name == "b.pth":
+            raise RuntimeError("unexpected trouble\ndeep inside")
+        return real(job)
+
+    monkeypatch.setattr(import_, "convert", flaky)
+    assert (
+        main(["import", *(str(tmp_path / n) for n in ("a.pth", "b.pth", "c.pth")), "-o", str(tmp_path / "o")])
+        == 1
+    )
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.safetensors", "c.safetensors"]
+    assert capsys.readouterr().err == f"gensr import: {tmp_path / 'b.pth'}: unexpected trouble\n"

@@ -11,6 +11,7 @@ import torch
 
 from gensr.archs import build_generator
 from gensr.imageio import Image, atomic_write, write_image
+from gensr.imageio.files import TEMP_PATTERN, sweep_stale_parts
 from gensr.models import save_model
 from gensr.train.checkpoint import save_checkpoint
 from gensr.train.runlog import truncate_log
@@ -60,3 +61,61 @@ def test_every_writer_gives_umask_permissions(tmp_path: Path, umask: int) -> Non
     written = ("m.safetensors", "i.png", "log.jsonl", "config.yaml")
     for path in (ckpt, *(tmp_path / name for name in written)):
         assert (path.stat().st_mode & 0o777) == want, path.name
+
+
+def test_temporary_names_are_short_for_the_longest_legal_name(tmp_path: Path) -> None:
+    name = "n" * 255  # the longest name most file systems take
+    seen: list[str] = []
+
+    def writer(f: object) -> None:
+        seen.extend(p.name for p in tmp_path.iterdir())
+        f.write(b"x")  # type: ignore[attr-defined]
+
+    atomic_write(tmp_path / name, writer)
+    assert (tmp_path / name).read_bytes() == b"x"
+    assert len(seen) == 1 and TEMP_PATTERN.match(seen[0]) and len(seen[0]) == 20
+
+
+def test_stale_parts_of_a_killed_run_are_swept(tmp_path: Path) -> None:
+    import time
+
+    old = time.time() - 3600
+    stale = tmp_path / ".gensr-0123abcd.part"
+    fresh = tmp_path / ".gensr-fedcba98.part"  # written after this process started: maybe a live run's
+    foreign = tmp_path / ".notes.part"
+    for p in (stale, fresh, foreign):
+        p.write_bytes(b"half")
+    for p in (stale, foreign):
+        os.utime(p, (old, old))
+    assert sweep_stale_parts(tmp_path) == [stale]
+    assert fresh.exists() and foreign.exists()
+
+
+def test_a_part_locked_by_a_running_writer_is_kept(tmp_path: Path) -> None:
+    import fcntl
+    import time
+
+    part = tmp_path / ".gensr-00000000.part"
+    part.write_bytes(b"being written")
+    old = time.time() - 3600
+    os.utime(part, (old, old))
+    with part.open("rb") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        assert sweep_stale_parts(tmp_path) == []
+    assert sweep_stale_parts(tmp_path) == [part]
+
+
+def test_disk_full_is_an_oserror_naming_the_cause_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from gensr.messages import reason
+
+    def full(f: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as e:
+        atomic_write(tmp_path / "ckpt.pt", full)
+    assert reason(e.value) == "no space left on device"
+    assert list(tmp_path.iterdir()) == []

@@ -364,3 +364,40 @@ def test_list_images_expands_folders_and_globs(tmp_path: Path, monkeypatch: pyte
         list_images(["nothing_here.png"])
     with pytest.raises(FileNotFoundError):
         list_images(["*.gif"])
+
+
+# -------------------------------------------------------------------------- hostile inputs
+
+
+@pytest.mark.parametrize(
+    ("top", "note"), [(1.0, None), (255.0, "float samples read as 0..255"), (65535.0, "0..65535")]
+)
+def test_float_images_are_read_from_their_range(tmp_path: Path, top: float, note: str | None) -> None:
+    a = np.linspace(0, top, 12 * 16, dtype=np.float32).reshape(12, 16)
+    PILImage.fromarray(a, "F").save(tmp_path / "f.tif")
+    img = read_image(tmp_path / "f.tif")
+    assert img.gray and img.bits == 16
+    assert abs(float(img.rgb.mean()) - 0.5) < 1e-3 and float(img.rgb.max()) == 1.0
+    assert (note is None and img.notes == ()) or (note is not None and note in img.notes[0])
+
+
+@pytest.mark.parametrize(
+    ("value", "match"), [(np.nan, "NaN or infinity"), (-3.0, "span -3..1"), (7e4, "span")]
+)
+def test_float_images_outside_every_range_are_refused(tmp_path: Path, value: float, match: str) -> None:
+    a = np.linspace(0, 1, 12 * 16, dtype=np.float32).reshape(12, 16)
+    a[0, 0] = value
+    PILImage.fromarray(a, "F").save(tmp_path / "f.tif")
+    with pytest.raises(ImageReadError, match=match):
+        read_image(tmp_path / "f.tif")
+
+
+def test_pixel_budget_is_checked_from_the_header(tmp_path: Path) -> None:
+    from tests.hostile import zero_png
+
+    (tmp_path / "big.png").write_bytes(zero_png(10000, 10001))
+    with pytest.raises(ImageReadError, match=r"big.png: 10000x10001 is 100 MP, more than the 100 MP budget"):
+        read_image(tmp_path / "big.png")  # refused before decoding: a decode would take 300 MB
+    PILImage.fromarray(noisy((20, 30, 3))).save(tmp_path / "s.png")
+    with pytest.raises(ImageReadError, match="600 pixels, more than the 599 pixels budget"):
+        read_image(tmp_path / "s.png", max_pixels=599)

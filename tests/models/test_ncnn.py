@@ -287,3 +287,35 @@ def test_matches_ncnn_runtime_on_a_real_photo(name: str, one_thread: None) -> No
     assert ours.shape == theirs.shape == (size * PEERS[name][1], size * PEERS[name][1], 3)
     assert _psnr(ours, theirs) >= 40.0
     assert np.mean(np.abs(ours.astype(int) - theirs.astype(int)) > 1) < 1e-3  # off by one level at most
+
+
+# ---- hostile graphs: every problem is a ValueError naming the file ------------------------------
+
+
+def test_interp_with_a_fixed_output_size_is_refused(tmp_path: Path) -> None:
+    param, binf, _ = _compact_files(tmp_path, fp16=False)
+    text = param.read_text().replace("Interp up 1 1 d0 g 0=1 1=2.000000e+00 2=2.000000e+00",
+                                     "Interp up 1 1 d0 g 0=1 1=2.0 2=2.0 3=7 4=9")  # fmt: skip
+    param.write_text(text)
+    with pytest.raises(ValueError, match=r"m.param: Interp 'up' resizes to a fixed 7x9"):
+        import_ncnn(param, binf)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        ("PReLU p0 1 1 a b 0=3", "PReLU p0 1 1 a b 0=-1000000", "layer 'p0': -1000000 slopes"),
+        ("PReLU p0 1 1 a b 0=3", "PReLU p0 1 1 a b -23300=2,1,2", "layer 'p0': int"),
+        ("0=12 1=3 4=1 5=1 6=324", "0=12 1=3 4=1 5=1 6=108000000000", "needs at least"),
+        ("0=12 1=3 4=1 5=1 6=324", "0=12 1=3 4=1 5=1 6=-324", "weight size -324 does not fit"),
+    ],
+)
+def test_sizes_are_checked_against_the_file_before_reading(
+    tmp_path: Path, old: str, new: str, match: str
+) -> None:
+    param, binf, _ = _compact_files(tmp_path, fp16=False)
+    assert old in param.read_text()
+    param.write_text(param.read_text().replace(old, new))
+    with pytest.raises(ValueError, match=match) as e:
+        import_ncnn(param, binf)
+    assert str(tmp_path) in str(e.value)

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from gensr import evaluate as ev
     from gensr.backbones import BackboneError
     from gensr.imageio import list_images
+    from gensr.messages import shown
     from gensr.models import DEFAULT_MODEL, ModelFileError
 
     def fail(msg: str) -> int:
@@ -163,6 +164,6 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"data": str(args.data), "seed": args.seed, **result.to_json()}
         args.json.write_text(json.dumps(_jsonable(payload), indent=2) + "\n")
-    for path, reason in result.failures:
-        print(f"{path}: {reason}", file=sys.stderr)  # noqa: T201
+    for path, why in result.failures:
+        print(f"gensr eval: {shown(path)}: {why}", file=sys.stderr)  # noqa: T201
     return 1 if result.failures else 0

@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gensr.messages import reason, shown
+
 NAME = "import"
 HELP = "Convert third-party weights (.pth/.pt, ncnn .param+.bin) into a gensr .safetensors model file."
 EXAMPLE = (
@@ -108,20 +110,20 @@ def run(args: argparse.Namespace) -> int:
 
     jobs, errors = plan_jobs(args.inputs)
     for e in errors:
-        print(f"gensr import: {e}", file=sys.stderr)  # noqa: T201
+        print(f"gensr import: {shown(e)}", file=sys.stderr)  # noqa: T201
     if not jobs:
         return 1 if errors else 2
     out = Path(args.output)
     as_dir = len(jobs) > 1 or out.is_dir() or args.output.endswith(("/", "\\"))
     if not as_dir and out.suffix.lower() != ".safetensors":
-        print(f"gensr import: {out}: the output must be a .safetensors file", file=sys.stderr)  # noqa: T201
+        print(f"gensr import: {shown(out)}: the output must be a .safetensors file", file=sys.stderr)  # noqa: T201
         return 2
     dtype = torch.float16 if args.dtype == "fp16" else torch.float32
     failed = len(errors)
     for job in jobs:
         dest = out / f"{job.path.stem}.safetensors" if as_dir else out
         if dest.exists() and not args.overwrite:
-            print(f"gensr import: {dest}: exists (use --overwrite to replace it)", file=sys.stderr)  # noqa: T201
+            print(f"gensr import: {shown(dest)}: exists (use --overwrite to replace it)", file=sys.stderr)  # noqa: T201
             failed += 1
             continue
         try:
@@ -134,12 +136,13 @@ def run(args: argparse.Namespace) -> int:
             if job.bin is not None:
                 info["source_bin"] = job.bin.name
             save_model(dest, net, info=info, dtype=dtype)
-        except (ValueError, OSError, ImportError) as e:
-            msg = str(e) if str(job.path) in str(e) else f"{job.label}: {e}"
+        except Exception as e:  # noqa: BLE001 - one model's failure, whatever it is, is that model's line
+            text = reason(e)
+            msg = text if text.startswith(shown(job.path)) else f"{shown(job.label)}: {text}"
             print(f"gensr import: {msg}", file=sys.stderr)  # noqa: T201
             failed += 1
             continue
         n = sum(p.numel() for p in net.parameters())
         scale = net.hparams["scale"]  # type: ignore[index]
-        print(f"{dest}: {arch_name(net)} x{scale}, {n / 1e6:.3f}M params (from {job.label})")  # noqa: T201
+        print(f"{shown(dest)}: {arch_name(net)} x{scale}, {n / 1e6:.3f}M params (from {shown(job.label)})")  # noqa: T201
     return 1 if failed else 0

@@ -44,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gensr.config import ConfigError, load_config
+    from gensr.messages import shown
     from gensr.train import TrainingError, fit
     from gensr.train.checkpoint import CheckpointError, latest_checkpoint
 
@@ -69,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
             )
     try:
         cfg = load_config(config_path, args.overrides)
+    except ConfigError as e:
+        named = str(e).startswith(str(config_path))
+        return fail(str(e) if named else f"{shown(config_path)}: {e}", 2)
+    try:
         result = fit(cfg, run_dir, resume=args.resume is not None)
     except (ConfigError, CheckpointError) as e:
         return fail(str(e), 2)

@@ -1,8 +1,11 @@
 """``gensr upscale``: upscale image files, folders, globs and list files with a gensr model.
 
 The inputs and their sharding under torchrun are :mod:`gensr.commands.upscale_inputs`'s; videos are
-:mod:`gensr.commands.upscale_video`'s. Images are upscaled band by band and each band is encoded as it
-comes (:meth:`gensr.infer.Upscaler.upscale_bands`, :func:`gensr.imageio.write_bands`).
+:mod:`gensr.commands.upscale_video`'s; output names and their checks :mod:`gensr.commands.upscale_outputs`'s.
+Images are upscaled band by band and each band is encoded as it comes
+(:meth:`gensr.infer.Upscaler.upscale_bands`, :func:`gensr.imageio.write_bands`); animations and pages frame
+by frame (:func:`gensr.imageio.read_frames`, :func:`gensr.imageio.write_frames`). Each input is probed
+against the pixel and memory budgets before it is decoded, and whatever goes wrong with it is its one line.
 """
 
 from __future__ import annotations
@@ -11,17 +14,31 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from gensr.budget import memory_problem, parse_pixels
 from gensr.commands import upscale_inputs, upscale_video
 from gensr.commands.upscale_inputs import Job
-from gensr.imageio import FORMATS, ImageReadError, read_image, write_bands
+from gensr.commands.upscale_outputs import check_destination, suffix_problem
+from gensr.imageio import (
+    FORMATS,
+    MAX_PIXELS,
+    Image,
+    ImageInfo,
+    probe_image,
+    read_frames,
+    read_image,
+    write_bands,
+    write_frames,
+)
 from gensr.infer import ALPHA_METHODS, PRECISIONS, Upscaler, resolve_device, resolve_precision
 from gensr.infer.engines import ENGINES, EngineError
+from gensr.infer.tiling import Progress
+from gensr.messages import reason, shown
 
 NAME = "upscale"
 HELP = "Upscale images and videos (files, folders, glob patterns, list files) with a super-resolution model."
@@ -39,12 +56,15 @@ EXAMPLE = """examples:
 Output files are named <name>_x<scale>.<ext> (see --suffix, --format); folder inputs keep
 their subfolders, and so do relative paths in a list file (@FILE: one path a line).
 Folders give images only; name videos (MP4, MOV, MKV, WebM, GIF) or use a glob.
+Animated PNG/WebP and multi-page TIFF are upscaled frame by frame into the same kind of file.
 Under torchrun each process takes every N-th input, on its own device (cuda:LOCAL_RANK or
 the CPU), and outputs that exist are skipped, so a rerun resumes (see --skip-existing).
-Exit code 0: all done; 1: some inputs failed (each named on stderr); 2: usage."""
+Exit code 0: all done; 1: some inputs failed (each named on stderr, the others done); 2: usage
+(before any work)."""
 
 OUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif", "bmp": ".bmp"}
 _CANONICAL = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+_MULTI_FRAME = (".png", ".webp", ".tif", ".tiff")  # output formats holding several frames
 WHOLE_IMAGE = 1 << 30
 SAMPLE_PHOTO = Path(__file__).resolve().parent.parent / "samples" / "astronaut.jpg"
 
@@ -104,6 +124,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--alpha", choices=ALPHA_METHODS, default="bicubic", help="how alpha is upscaled (default: bicubic)"
     )
+    p.add_argument(
+        "--max-pixels",
+        type=_pixels,
+        default=MAX_PIXELS,
+        metavar="N",
+        help=f"refuse inputs larger than N pixels, all frames together (default: {MAX_PIXELS // 10**6}M)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument(
         "--skip-existing",
@@ -112,6 +139,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-file lines")
     upscale_video.add_arguments(p)
+
+
+def _pixels(text: str) -> int:
+    try:
+        return parse_pixels(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _say(msg: str) -> None:
@@ -134,10 +168,9 @@ def run(args: argparse.Namespace) -> int:
         return _usage("--quality must be in 1..100")
     if args.tile is not None and args.tile < 0 or args.overlap is not None and args.overlap < 0:
         return _usage("--tile and --overlap must be >= 0")
-    try:
-        args.suffix.format(scale=1)
-    except (KeyError, IndexError, ValueError):
-        return _usage(f"--suffix {args.suffix!r}: only {{scale}} may be used")
+    problem = suffix_problem(args.suffix)
+    if problem:
+        return _usage(f"--suffix {shown(args.suffix)!r}: {problem}")
     rank, world, local_rank = upscale_inputs.torchrun_place()
     try:
         device = resolve_device(args.device, local_rank=local_rank if world > 1 else None)
@@ -151,7 +184,9 @@ def run(args: argparse.Namespace) -> int:
     except EngineError as e:
         return _usage(str(e))
     except Exception as e:  # noqa: BLE001 - any failure to find or load the model is a usage error
-        return _usage(f"model: {e}")
+        return _usage(
+            reason(e) if isinstance(e, ValueError) else f"{shown(args.model or 'model')}: {reason(e)}"
+        )
     if args.scale is not None and args.scale != scale:
         return _usage(
             f"model {model_name} upscales x{scale}, not x{args.scale} (gensr never resizes after the model)"
@@ -165,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         and not args.output.endswith(("/", os.sep))
     )
     if file_target and total > 1:
-        return _usage(f"-o {args.output} is a file name, but there are {total} inputs; give a folder")
+        return _usage(f"-o {shown(args.output)} is a file name, but there are {total} inputs; give a folder")
 
     tile = WHOLE_IMAGE if args.tile == 0 else args.tile
     up = Upscaler(
@@ -199,7 +234,11 @@ def _run_jobs(
     skip: bool,
     rank: int | None,
 ) -> dict[str, int]:
-    """Upscale each job; returns the counts ``written``, ``skipped`` and ``failed``."""
+    """Upscale each job; returns the counts ``written``, ``skipped`` and ``failed``.
+
+    Whatever goes wrong with one input (unreadable, over budget, an output that cannot be written,
+    a device error) is that input's one line; the others go on.
+    """
     from tqdm import tqdm
 
     disable = True if args.quiet or rank else None  # None: bars only on a terminal (and on process 0)
@@ -209,94 +248,117 @@ def _run_jobs(
     files = tqdm(jobs, desc="images", unit="img", file=sys.stderr, disable=disable, dynamic_ncols=True)
     for job in files:
         t0 = time.perf_counter()
-        if upscale_video.is_video(job.src):
-            dst = out if file_target else out / job.subdir / upscale_video.out_name(job.src, args, up.scale)
-            if skip and dst.exists():
-                counts["skipped"] += 1
-                continue
-            problem = _check_destination(dst, job.src, written, args.overwrite)
-            if problem:
-                _say(f"gensr: {tag}{dst}: {problem}")
-            elif problem := upscale_video.run_job(args, up, job.src, dst):
-                _say(f"gensr: {tag}{job.src}: {problem}")
-            else:
-                written[dst.resolve()] = job.src
-            counts["failed" if problem else "written"] += 1
-            continue
-        if skip and job.src.suffix.lower() in FORMATS:  # the output's name is known before reading
-            dst = _destination(job, None, args, up.scale, out, file_target)
-            if dst.exists():
-                counts["skipped"] += 1
-                continue
         try:
-            img = read_image(job.src)
-        except ImageReadError as e:
-            _say(f"gensr: {tag}{e}")
+            done = _run_job(args, up, job, out, file_target, skip, written, disable)
+        except Exception as e:  # noqa: BLE001 - one input's failure, whatever it is, is that input's line
+            text = reason(e)  # an ImageReadError names the file already
+            _say(f"gensr: {tag}{text if text.startswith(shown(job.src)) else f'{shown(job.src)}: {text}'}")
             counts["failed"] += 1
             continue
-        dst = _destination(job, img.format, args, up.scale, out, file_target)
-        if skip and dst.exists():
-            counts["skipped"] += 1
-            continue
-        problem = _check_destination(dst, job.src, written, args.overwrite)
-        if problem:
-            _say(f"gensr: {tag}{dst}: {problem}")
-            counts["failed"] += 1
-            continue
-        bar = tqdm(
-            total=img.height * img.width,
-            desc=job.src.name[:24],
-            unit="px",
-            unit_scale=True,
-            leave=False,
-            file=sys.stderr,
-            disable=disable,
-            dynamic_ncols=True,
-        )
-
-        def progress(done: int, total: int, bar: tqdm = bar) -> None:  # type: ignore[type-arg]
-            bar.total = total
-            bar.update(done - bar.n)
-
-        try:  # bands of rows, each encoded as it comes: the whole output is never held
-            bands = up.upscale_bands(img, progress)
-            write_bands(
-                dst, bands, height=img.height * up.scale, overwrite=args.overwrite, quality=args.quality
-            )
-        except (OSError, FloatingPointError, RuntimeError, ValueError) as e:
-            # OSError: cannot write; RuntimeError: device out of memory even at the smallest tile
-            bar.close()
-            _say(f"gensr: {tag}{job.src}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-            counts["failed"] += 1
-            continue
-        bar.close()
-        written[dst.resolve()] = job.src
-        counts["written"] += 1
-        if not args.quiet:
-            _say(
-                f"{tag}{job.src} -> {dst}  {img.width}x{img.height}"
-                f" -> {img.width * up.scale}x{img.height * up.scale}"
-                f"  {time.perf_counter() - t0:.1f} s"
-            )
+        counts["skipped" if done is None else "written"] += 1
+        if done is not None and not args.quiet:
+            _say(f"{tag}{shown(job.src)} -> {done}  {time.perf_counter() - t0:.1f} s")
     return counts
+
+
+def _run_job(
+    args: argparse.Namespace,
+    up: Upscaler,
+    job: Job,
+    out: Path,
+    file_target: bool,
+    skip: bool,
+    written: dict[Path, Path],
+    disable: bool | None,
+) -> str | None:
+    """Upscale one input; returns what to report (``dst  WxH -> WxH``), or None when skipped."""
+    from tqdm import tqdm
+
+    if upscale_video.is_video(job.src):
+        dst = out if file_target else out / job.subdir / upscale_video.out_name(job.src, args, up.scale)
+        if skip and dst.exists():
+            return None
+        problem = check_destination(dst, job.src, written, args.overwrite)
+        problem = problem or upscale_video.run_job(args, up, job.src, dst)
+        if problem:
+            raise ValueError(problem)
+        written[dst.resolve()] = job.src
+        return shown(dst)
+    if skip and job.src.suffix.lower() in FORMATS:  # the output's name is known before reading
+        if _destination(job, None, args, up.scale, out, file_target).exists():
+            return None
+    info = probe_image(job.src, max_pixels=args.max_pixels)  # header only: format, size, frames
+    dst = _destination(job, info.format, args, up.scale, out, file_target)
+    if skip and dst.exists():
+        return None
+    fmt = FORMATS.get(dst.suffix.lower(), "PNG")
+    problem = check_destination(dst, job.src, written, args.overwrite)
+    problem = problem or memory_problem(info.width, info.height, up.scale, info.frames, fmt)
+    if problem:
+        raise ValueError(problem)
+    bar = tqdm(total=info.width * info.height, desc=shown(job.src.name)[:24], unit="px", unit_scale=True,
+               leave=False, file=sys.stderr, disable=disable, dynamic_ncols=True)  # fmt: skip
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        if info.frames == 1:
+            size = _upscale_image(args, up, job.src, dst, progress)
+        else:
+            size = _upscale_frames(args, up, job.src, dst, info, progress, bar.reset)
+    finally:
+        bar.close()
+    written[dst.resolve()] = job.src
+    return f"{shown(dst)}  {size}"
+
+
+def _upscale_image(args: argparse.Namespace, up: Upscaler, src: Path, dst: Path, progress: Progress) -> str:
+    """Bands of rows, each encoded as it comes: the whole output is never held."""
+    img = read_image(src, max_pixels=args.max_pixels)
+    _warn(src, img.notes)
+    bands = up.upscale_bands(img, progress)
+    write_bands(dst, bands, height=img.height * up.scale, overwrite=args.overwrite, quality=args.quality)
+    return f"{img.width}x{img.height} -> {img.width * up.scale}x{img.height * up.scale}"
+
+
+def _upscale_frames(
+    args: argparse.Namespace,
+    up: Upscaler,
+    src: Path,
+    dst: Path,
+    info: ImageInfo,
+    progress: Progress,
+    next_frame: Callable[[], object],
+) -> str:
+    """An animation or multi-page file, frame by frame, into the same kind of file."""
+    if dst.suffix.lower() not in _MULTI_FRAME:
+        raise ValueError(f"has {info.frames} frames; {dst.suffix} holds one (use --format png, webp or tif)")
+    _, frames = read_frames(src, max_pixels=args.max_pixels)
+    notes: dict[str, None] = {}
+
+    def upscaled() -> Iterator[Image]:
+        for frame in frames:
+            notes.update(dict.fromkeys(frame.notes))
+            next_frame()
+            yield up.upscale(frame, progress)
+
+    n = write_frames(dst, upscaled(), durations=info.durations, loop=info.loop,
+                     overwrite=args.overwrite, quality=args.quality)  # fmt: skip
+    _warn(src, tuple(notes))
+    return f"{info.width}x{info.height} -> {info.width * up.scale}x{info.height * up.scale}, {n} frames"
+
+
+def _warn(src: Path, notes: tuple[str, ...]) -> None:
+    for note in notes:
+        _say(f"gensr: {shown(src)}: warning: {note}")
 
 
 def _destination(
     job: Job, fmt: str | None, args: argparse.Namespace, scale: int, out: Path, file_target: bool
 ) -> Path:
     return out if file_target else out / job.subdir / _out_name(job.src, fmt, args, scale)
-
-
-def _check_destination(dst: Path, src: Path, written: dict[Path, Path], overwrite: bool) -> str | None:
-    """Why ``dst`` must not be written, or None."""
-    key = dst.resolve()
-    if key == src.resolve():
-        return "the output would replace its input; use another --suffix or -o"
-    if key in written:
-        return f"already written in this run from {written[key]}; use another --suffix or --format"
-    if not overwrite and (dst.exists() or dst.is_symlink()):
-        return "already exists (use --overwrite to replace it)"
-    return None
 
 
 def _out_name(src: Path, fmt: str | None, args: argparse.Namespace, scale: int) -> str:

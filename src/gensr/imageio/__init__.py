@@ -18,21 +18,42 @@ upscaled 100 MP image is never held whole.
 from __future__ import annotations
 
 from gensr.imageio.files import atomic_write, list_images
-from gensr.imageio.image import FORMATS, IMAGE_EXTENSIONS, Image, ImageReadError
-from gensr.imageio.read import apply_orientation, image_size, read_image, read_rgb8
-from gensr.imageio.write import write_bands, write_image
+from gensr.imageio.image import (
+    FORMATS,
+    IMAGE_EXTENSIONS,
+    MAX_FRAMES,
+    MAX_PIXELS,
+    Image,
+    ImageReadError,
+)
+from gensr.imageio.read import (
+    ImageInfo,
+    apply_orientation,
+    image_size,
+    probe_image,
+    read_frames,
+    read_image,
+    read_rgb8,
+)
+from gensr.imageio.write import write_bands, write_frames, write_image
 
 __all__ = [
     "FORMATS",
     "IMAGE_EXTENSIONS",
+    "MAX_FRAMES",
+    "MAX_PIXELS",
     "Image",
+    "ImageInfo",
     "ImageReadError",
     "apply_orientation",
     "atomic_write",
     "image_size",
     "list_images",
+    "probe_image",
+    "read_frames",
     "read_image",
     "read_rgb8",
     "write_bands",
+    "write_frames",
     "write_image",
 ]

@@ -22,14 +22,25 @@ FORMATS: dict[str, str] = {
 
 IMAGE_EXTENSIONS = tuple(FORMATS)
 
+MAX_PIXELS = 100_000_000
+"""Default budget of input pixels per file (all frames together): 100 MP, e.g. 12500 x 8000."""
+MAX_FRAMES = 10_000
+"""Most frames (pages) gensr reads from one file."""
+MAX_ICC_BYTES = 4 << 20
+"""Larger ICC profiles are dropped (with a note); real ones are a few KB, the largest about 1 MB."""
+MAX_EXIF_BYTES = 1 << 20
+"""Larger EXIF blocks are dropped (with a note); JPEG holds at most 64 KB."""
+
 
 class ImageReadError(Exception):
     """A file could not be read as an image; ``str(err)`` is one line naming the file."""
 
     def __init__(self, path: str | Path, reason: str) -> None:
+        from gensr.messages import shown
+
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{path}: {reason}")
+        super().__init__(f"{shown(path)}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,8 @@ class Image:
     """ICC colour profile of the RGB (or grey) data."""
     format: str | None = None
     """Source format: "PNG", "JPEG", "WEBP", "BMP" or "TIFF"."""
+    notes: tuple[str, ...] = ()
+    """What reading dropped or changed, one phrase each (bad EXIF dropped, float range mapped, ...)."""
 
     def __post_init__(self) -> None:
         if self.rgb.ndim != 4 or self.rgb.shape[:2] != (1, 3):

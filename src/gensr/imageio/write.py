@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterable
+import io
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
+from PIL import Image as PILImage
 
 from gensr.imageio import encode
 from gensr.imageio.files import atomic_write
@@ -18,6 +20,7 @@ _SIXTEEN_BIT = {"PNG", "TIFF"}
 _ALPHA = {"PNG", "WEBP", "TIFF"}  # Pillow writes 32-bit BMP but reads it back without alpha
 _EXIF = {"PNG", "JPEG", "WEBP"}
 _ICC = {"PNG", "JPEG", "WEBP", "TIFF"}
+_FRAMES = {"PNG", "WEBP", "TIFF"}  # formats holding several pictures: APNG, animated WebP, multi-page TIFF
 _SLICE_PIXELS = 1 << 20
 """Pixels quantized at a time (its float temporaries are a few tens of MB)."""
 
@@ -103,6 +106,75 @@ def write_bands(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, write, overwrite=overwrite)
+
+
+def write_frames(
+    path: str | Path,
+    frames: Iterable[Image],
+    *,
+    durations: Sequence[int] = (),
+    loop: int = 0,
+    overwrite: bool = False,
+    quality: int = 95,
+) -> int:
+    """Write frames as one animated PNG or WebP, or one multi-page TIFF, 8 bits a sample.
+
+    Each frame is quantized to 8 bits as soon as it arrives, so only those small copies are held
+    until the file is written (Pillow encodes animations whole). The first frame's EXIF and ICC
+    are kept as :func:`write_image` keeps them. The file appears complete or not at all.
+
+    Args:
+        path: destination ``.png``, ``.webp``, ``.tif`` or ``.tiff``; its folder is created.
+        frames: the pictures, all the same size.
+        durations: milliseconds each frame is shown (PNG, WebP); empty: 100 each.
+        loop: times the animation plays (0: forever).
+        overwrite: replace an existing file (otherwise ``FileExistsError``).
+        quality: WebP quality, 1..100.
+
+    Returns:
+        The number of frames written.
+
+    Raises:
+        ValueError: the format holds a single picture (JPEG, BMP), no frames, or frames of two sizes.
+    """
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt not in _FRAMES:
+        raise ValueError(f"{fmt or path.suffix} holds one picture; write several frames as PNG, WebP or TIFF")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise FileExistsError(errno.EEXIST, "already exists (not overwritten)", str(path))
+    pils: list[PILImage.Image] = []
+    first: Image | None = None
+    for frame in frames:
+        first = first or frame
+        if (frame.height, frame.width) != (first.height, first.width):
+            raise ValueError(
+                f"frame {len(pils) + 1} is {frame.width}x{frame.height}, not {first.width}x{first.height}"
+            )
+        q = _quantize(frame, 0, frame.height, fmt, 8)  # (H, W, C) uint8
+        if q.shape[2] == 2:  # grey+alpha: Pillow's animation writers take RGBA
+            q = np.concatenate([np.repeat(q[..., :1], 3, axis=2), q[..., 1:]], axis=2)
+        pils.append(PILImage.fromarray(q[..., 0] if q.shape[2] == 1 else q))
+    if first is None:
+        raise ValueError("no frames to write")
+    kw: dict[str, Any] = {"save_all": True, "append_images": pils[1:]}
+    if first.icc and fmt in _ICC:
+        kw["icc_profile"] = first.icc
+    if first.exif and fmt in _EXIF:
+        kw["exif"] = first.exif
+    if fmt == "TIFF":
+        kw.update(compression="tiff_adobe_deflate")
+    else:
+        kw.update(duration=list(durations) or 100, loop=loop)
+    if fmt == "PNG":
+        kw.update(default_image=False, disposal=0, blend=0)  # every frame replaces the whole canvas
+    if fmt == "WEBP":
+        kw.update(quality=quality, method=4)
+    buf = io.BytesIO()
+    pils[0].save(buf, format=fmt, **kw)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, buf.getvalue(), overwrite=overwrite)
+    return len(pils)
 
 
 def _quantize(band: Image, y0: int, y1: int, fmt: str, bits: int) -> np.ndarray:

@@ -275,7 +275,12 @@ def _run_tile(
     y = y[..., (y0 - iy0) * scale : (y1 - iy0) * scale, (x0 - ix0) * scale : (x1 - ix0) * scale]
     y = y.float().cpu()
     if not torch.isfinite(y).all():
-        raise FloatingPointError(f"the network produced non-finite values in {dtype}; try --precision fp32")
+        hint = (
+            "the model's weights or input overflow float32"
+            if dtype == torch.float32
+            else "try --precision fp32"
+        )
+        raise FloatingPointError(f"the network produced non-finite values in {dtype}; {hint}")
     return y
 
 

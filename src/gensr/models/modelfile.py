@@ -20,8 +20,9 @@ from safetensors import safe_open
 from safetensors.torch import save
 from torch import nn
 
-from gensr.archs import GENERATORS, arch_name, build_generator
+from gensr.archs import arch_name
 from gensr.imageio import atomic_write
+from gensr.models.trust import build_checked, check_hparams, check_shapes, expected_shapes
 
 FORMAT_VERSION = "1"
 
@@ -74,33 +75,100 @@ def save_model(
 
 
 def read_model_info(path: str | Path) -> ModelInfo:
-    """Read only the metadata of a gensr model file."""
+    """Read and check the metadata of a gensr model file (nothing but the header is read).
+
+    Raises:
+        ModelFileError: missing or corrupt file, or metadata that does not describe a gensr
+            generator gensr can build (unknown keys, wrong types, sizes over gensr's bounds, a
+            ``scale`` that disagrees with the network's); the message names the file.
+    """
     path = Path(path)
+    meta = _open(path, lambda f: f.metadata() or {})
+    if meta.get("gensr.format") != FORMAT_VERSION or "arch" not in meta:
+        raise _error(
+            path, "not a gensr model file (no gensr.format/arch metadata; gensr import converts others)"
+        )
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file") from None
-    except Exception as e:  # safetensors raises its own error types for corrupt headers
-        raise ModelFileError(f"{path}: not a safetensors file ({e})") from None
-    if meta.get("gensr.format") != FORMAT_VERSION or meta.get("arch") not in GENERATORS:
-        raise ModelFileError(f"{path}: not a gensr model file (missing or unknown 'arch' metadata)")
-    return ModelInfo(
-        arch=meta["arch"],
-        hparams=json.loads(meta["hparams"]),
-        scale=int(meta["scale"]),
-        info=json.loads(meta.get("info", "{}")),
-    )
+        hparams = check_hparams(meta["arch"], _json(meta, "hparams"))
+        info = _json(meta, "info", "{}")
+        if not isinstance(info, dict):
+            raise ValueError(f"metadata 'info' must be a JSON object, got {type(info).__name__}")
+        text = meta.get("scale", "")
+        if not text.isascii() or not text.isdigit() or len(text) > 3:
+            raise ValueError(f"metadata scale {text[:20]!r} is not a whole number")
+        if int(text) != hparams["scale"]:
+            raise ValueError(
+                f"metadata says x{int(text)} but its {meta['arch']} network upscales x{hparams['scale']}"
+            )
+    except ValueError as e:
+        raise _error(path, str(e)) from None
+    return ModelInfo(arch=meta["arch"], hparams=hparams, scale=int(hparams["scale"]), info=info)
 
 
 def load_model(path: str | Path, *, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, ModelInfo]:
-    """Rebuild the network stored in a gensr model file; returns it in eval mode on the CPU."""
+    """Rebuild the network stored in a gensr model file; returns it in eval mode on the CPU.
+
+    The metadata, the shape and type of every tensor (from the header) and the parameter count
+    are checked before any tensor is read (:mod:`gensr.models.trust`); the weights must be finite.
+
+    Raises:
+        ModelFileError: as :func:`read_model_info`, or weights that do not fit the network.
+    """
+    path = Path(path)
     info = read_model_info(path)
-    net = build_generator(info.arch, info.hparams)
-    with safe_open(str(path), framework="pt") as f:
-        state = {k: f.get_tensor(k) for k in f.keys()}
     try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise ModelFileError(f"{path}: weights do not fit {info.arch} {info.hparams}: {e}") from None
+        want = expected_shapes(info.arch, info.hparams)
+        have = _open(path, lambda f: {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()})
+        check_shapes(info.arch, want, have)
+        kinds = _open(path, lambda f: {k: f.get_slice(k).get_dtype() for k in f.keys()})
+        odd = {
+            k: t for k, t in kinds.items() if t not in _FLOAT_DTYPES and not k.endswith("num_batches_tracked")
+        }
+        if odd:
+            k = next(iter(odd))
+            raise ValueError(f"tensor {k} holds {odd[k]} values, not floating point")
+        state = _open(path, lambda f: {k: f.get_tensor(k) for k in f.keys()})
+        net = build_checked(info.arch, info.hparams, state)
+    except ValueError as e:
+        raise _error(path, str(e)) from None
+    except RuntimeError as e:  # load_state_dict: a shape check above should have caught it
+        raise _error(path, f"weights do not fit {info.arch}: {str(e).splitlines()[0]}") from None
     return net.to(dtype).eval(), info
+
+
+_FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}
+
+
+def _error(path: Path, reason: str) -> ModelFileError:
+    from gensr.messages import shown
+
+    return ModelFileError(f"{shown(path)}: {reason}")
+
+
+def _open(path: Path, read: Any) -> Any:
+    """``read(f)`` on the safetensors file opened with ``safe_open``, errors named with the file."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return read(f)
+    except FileNotFoundError:
+        raise _error(path, "no such model file") from None
+    except IsADirectoryError:
+        raise _error(path, "is a folder, not a model file") from None
+    except MemoryError:
+        raise _error(path, "out of memory while reading") from None
+    except ModelFileError:
+        raise
+    except Exception as e:  # safetensors raises its own error types for corrupt headers
+        from gensr.messages import reason
+
+        raise _error(path, f"not a readable safetensors file ({reason(e)})") from None
+
+
+def _json(meta: dict[str, str], key: str, default: str | None = None) -> Any:
+    text = meta.get(key, default)
+    if text is None:
+        raise ValueError(f"metadata {key!r} is missing")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"metadata {key!r} is not valid JSON ({str(e).splitlines()[0]})") from None

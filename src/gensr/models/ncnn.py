@@ -12,12 +12,12 @@ The file format is described in :mod:`gensr.models.ncnn_graph`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from gensr.archs.compact import SRVGGNetCompact
-from gensr.archs.rrdbnet import RRDBNet
+from gensr.messages import shown
 from gensr.models.ncnn_graph import (
     COMPACT_TYPES,
     LAYER_TYPES,
@@ -34,6 +34,7 @@ from gensr.models.ncnn_graph import (
     read_bin,
     run_graph,
 )
+from gensr.models.trust import build_checked
 
 __all__ = [
     "LAYER_TYPES", "PARAM_MAGIC", "TAG_FP16", "TAG_INT8", "Graph", "Layer", "import_ncnn", "parse_param",
@@ -42,7 +43,7 @@ __all__ = [
 
 
 def _fail(graph: Graph, msg: str) -> ValueError:
-    return ValueError(f"{graph.path}: {msg}")
+    return ValueError(f"{shown(graph.path)}: {msg}")
 
 
 def _conv_layers(graph: Graph, weights: Weights) -> list[Layer]:
@@ -69,7 +70,7 @@ def _conv_state(names: list[str], convs: list[Layer], weights: Weights) -> dict[
     return state
 
 
-def _rrdbnet(graph: Graph, weights: Weights) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+def _rrdbnet(graph: Graph, weights: Weights) -> tuple[tuple[str, dict[str, Any]], dict[str, torch.Tensor]]:
     convs = _conv_layers(graph, weights)
     sums, adds, interps = graph.of_type("Eltwise"), graph.of_type("BinaryOp"), graph.of_type("Interp")
     num_block, rest = divmod(len(convs) - 6, 15)
@@ -95,12 +96,16 @@ def _rrdbnet(graph: Graph, weights: Weights) -> tuple[nn.Module, dict[str, torch
                 graph, f"Convolution {la.name!r} has activation {fused_activation(la)}, RRDBNet {want}"
             )
     first, last = weights[convs[0].name]["weight"], weights[convs[-1].name]["weight"]
-    hparams = {"num_in_ch": first.shape[1], "num_out_ch": last.shape[0], "scale": 4}
-    hparams |= {"num_feat": first.shape[0], "num_block": num_block, "num_grow_ch": int(convs[1].get(0, 0))}
-    return RRDBNet(**hparams), _conv_state(names, convs, weights)
+    hparams = {"num_in_ch": int(first.shape[1]), "num_out_ch": int(last.shape[0]), "scale": 4}
+    hparams |= {
+        "num_feat": int(first.shape[0]),
+        "num_block": num_block,
+        "num_grow_ch": int(convs[1].get(0, 0)),
+    }
+    return ("rrdbnet", hparams), _conv_state(names, convs, weights)
 
 
-def _compact(graph: Graph, weights: Weights) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+def _compact(graph: Graph, weights: Weights) -> tuple[tuple[str, dict[str, Any]], dict[str, torch.Tensor]]:
     convs = _conv_layers(graph, weights)
     shuffles, adds = graph.of_type("PixelShuffle"), graph.of_type("BinaryOp")
     if len(shuffles) != 1 or len(adds) != 1 or int(adds[0].get(0, 0)) != 0:
@@ -126,7 +131,10 @@ def _compact(graph: Graph, weights: Weights) -> tuple[nn.Module, dict[str, torch
     nearest_up = [(1, float(up), float(up))]
     if [(int(la.get(0, 0)), la.get(1, 1.0), la.get(2, 1.0)) for la in residual] != nearest_up:
         raise _fail(graph, f"expected one nearest x{up} Interp of the input for the residual")
-    hparams = {"num_in_ch": weights[convs[0].name]["weight"].shape[1], "num_feat": int(convs[0].get(0, 0))}
+    hparams = {
+        "num_in_ch": int(weights[convs[0].name]["weight"].shape[1]),
+        "num_feat": int(convs[0].get(0, 0)),
+    }
     hparams |= {"num_out_ch": int(convs[-1].get(0, 0)) // (up * up), "num_conv": len(convs) - 2, "scale": up}
     hparams |= {"act_type": act_types[acts[0]]}
     if resize:  # realesr-animevideov3-x2/x3: the x4 network, then a bicubic x0.5 / x0.75 resize
@@ -140,7 +148,7 @@ def _compact(graph: Graph, weights: Weights) -> tuple[nn.Module, dict[str, torch
         for k, la in enumerate(convs[:-1]):
             slope = weights[consumer[la.tops[0]].name]["slope"]
             state[f"body.{2 * k + 1}.weight"] = torch.from_numpy(slope.copy())
-    return SRVGGNetCompact(**hparams), state
+    return ("compact", hparams), state
 
 
 def import_ncnn(param_path: str | Path, bin_path: str | Path, *, check: bool = True) -> nn.Module:
@@ -163,21 +171,36 @@ def import_ncnn(param_path: str | Path, bin_path: str | Path, *, check: bool = T
     graph = parse_param(param_path)
     weights = read_bin(graph, bin_path)
     types = {la.type for la in graph.layers}
-    if types <= COMPACT_TYPES and "PixelShuffle" in types:
-        net, state = _compact(graph, weights)
-    elif types <= RRDBNET_TYPES and "Eltwise" in types:
-        net, state = _rrdbnet(graph, weights)
-    else:
-        raise _fail(graph, f"layer types {sorted(types)} match neither RRDBNet nor SRVGGNetCompact")
+    for la in graph.of_type("Interp"):
+        if int(la.get(3, 0)) or int(la.get(4, 0)):
+            raise _fail(graph, f"Interp {la.name!r} resizes to a fixed {la.get(3, 0)}x{la.get(4, 0)}; "
+                        "gensr networks take any size")  # fmt: skip
     try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise _fail(graph, f"weights do not fit gensr's {type(net).__name__}: {err}") from err
-    net.eval()
+        if types <= COMPACT_TYPES and "PixelShuffle" in types:
+            (arch, hparams), state = _compact(graph, weights)
+        elif types <= RRDBNET_TYPES and "Eltwise" in types:
+            (arch, hparams), state = _rrdbnet(graph, weights)
+        else:
+            raise _fail(graph, f"layer types {sorted(types)} match neither RRDBNet nor SRVGGNetCompact")
+    except (KeyError, IndexError, TypeError, ZeroDivisionError) as err:  # blobs or params that do not connect
+        raise _fail(graph, f"malformed graph ({type(err).__name__}: {shown(str(err))[:100]})") from None
+    try:
+        net = build_checked(arch, hparams, state)  # sizes checked before the network is allocated
+    except ValueError as err:
+        raise _fail(graph, str(err)) from None
     if check:
         x = torch.rand(1, int(net.hparams["num_in_ch"]), 12, 12, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            diff = (net(x) - run_graph(graph, weights, x)).abs().max().item()
+        try:
+            with torch.no_grad():
+                ours, theirs = net(x), run_graph(graph, weights, x)
+        except RuntimeError as err:  # the graph's own sizes do not chain
+            raise _fail(
+                graph, f"the ncnn graph cannot run: {shown(str(err).splitlines()[0])[:120]}"
+            ) from None
+        if ours.shape != theirs.shape:
+            raise _fail(graph, f"the ncnn graph gives {tuple(theirs.shape)} for a 12x12 input, gensr "
+                        f"{tuple(ours.shape)}: the graph is wired differently")  # fmt: skip
+        diff = (ours - theirs).abs().max().item()
         if not diff <= 1e-4:
             raise _fail(graph, f"gensr's {type(net).__name__} differs from the ncnn graph by {diff:.3g} on a "
                         "test input: the graph is wired differently")  # fmt: skip

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gensr.messages import shown
+
 PARAM_MAGIC = 7767517
 TAG_FP16 = 0x01306B47
 TAG_INT8 = 0x000D4B38
@@ -109,7 +111,7 @@ def parse_param(path: str | Path) -> Graph:
 
 class _Reader:
     def __init__(self, path: Path) -> None:
-        self.data, self.pos, self.path = path.read_bytes(), 0, path
+        self.data, self.pos, self.path = path.read_bytes(), 0, shown(path)
 
     def take(self, n: int, what: str) -> bytes:
         if self.pos + n > len(self.data):
@@ -131,6 +133,32 @@ class _Reader:
         raise ValueError(f"{self.path}: {what} is {kind} data (tag 0x{tag:08X}); gensr reads fp16 and fp32")
 
 
+def _blob_sizes(graph: Graph, la: Layer) -> tuple[int, int]:
+    """``(tagged weight values, raw fp32 values)`` a layer reads from the ``.bin``, checked for sense."""
+    where = f"{shown(graph.path)}: layer {shown(la.name)!r}"
+    if la.type not in LAYER_TYPES:
+        raise ValueError(
+            f"{where}: unsupported ncnn layer type {shown(la.type)!r}; gensr reads {LAYER_TYPES}"
+        )
+    try:
+        if la.type == "Convolution":
+            if int(la.get(8, 0)) or int(la.get(19, 0)):
+                raise ValueError("int8 or dynamic-weight convolutions are not supported")
+            out, size, kw = int(la.get(0, 0)), int(la.get(6, 0)), int(la.get(1, 0))
+            kh = int(la.get(11, kw))
+            if out <= 0 or kw <= 0 or kh <= 0 or size <= 0 or size % (out * kh * kw):
+                raise ValueError(f"weight size {size} does not fit {out} outputs of {kh}x{kw}")
+            return size, out if int(la.get(5, 0)) else 0
+        if la.type == "PReLU":
+            n = int(la.get(0, 0))
+            if n <= 0:
+                raise ValueError(f"{n} slopes")
+            return 0, n
+    except (TypeError, ValueError) as e:  # int() of an array parameter, or the checks above
+        raise ValueError(f"{where}: {e}") from None
+    return 0, 0
+
+
 def read_bin(graph: Graph, path: str | Path) -> Weights:
     """Read the weights of ``graph`` from its ``.bin`` file.
 
@@ -142,26 +170,26 @@ def read_bin(graph: Graph, path: str | Path) -> Weights:
         ``{layer name: {"weight": (out, in, kh, kw), "bias": (out,)}}`` for ``Convolution`` and
         ``{layer name: {"slope": (n,)}}`` for ``PReLU``; float32 arrays.
     """
-    reader = _Reader(Path(path))
+    path = Path(path)
+    sizes = {la.name: _blob_sizes(graph, la) for la in graph.layers}
+    least = sum((4 + 2 * w if w else 0) + 4 * b for w, b in sizes.values())  # weights as fp16 at best
+    if least > path.stat().st_size:
+        raise ValueError(f"{shown(path)}: {path.stat().st_size} bytes, but {graph.path.name} needs at least "
+                         f"{least} bytes of weights; wrong or truncated .bin?")  # fmt: skip
+    reader = _Reader(path)
     weights: Weights = {}
     for la in graph.layers:
-        where = f"{graph.path}: layer {la.name!r}"
-        if la.type not in LAYER_TYPES:
-            raise ValueError(f"{where}: unsupported ncnn layer type {la.type!r}; gensr reads {LAYER_TYPES}")
+        size, bias = sizes[la.name]
         if la.type == "Convolution":
-            if int(la.get(8, 0)) or int(la.get(19, 0)):
-                raise ValueError(f"{where}: int8 or dynamic-weight convolutions are not supported")
-            out, size, kw = int(la.get(0, 0)), int(la.get(6, 0)), int(la.get(1, 0))
+            out, kw = int(la.get(0, 0)), int(la.get(1, 0))
             kh = int(la.get(11, kw))
-            if out <= 0 or kw <= 0 or size % (out * kh * kw):
-                raise ValueError(f"{where}: weight size {size} does not fit {out} outputs of {kh}x{kw}")
             weights[la.name] = {
                 "weight": reader.tagged(size, f"weight of {la.name!r}").reshape(out, -1, kh, kw)
             }
-            if int(la.get(5, 0)):
-                weights[la.name]["bias"] = reader.raw_fp32(out, f"bias of {la.name!r}")
+            if bias:
+                weights[la.name]["bias"] = reader.raw_fp32(bias, f"bias of {la.name!r}")
         elif la.type == "PReLU":
-            weights[la.name] = {"slope": reader.raw_fp32(int(la.get(0, 0)), f"slopes of {la.name!r}")}
+            weights[la.name] = {"slope": reader.raw_fp32(bias, f"slopes of {la.name!r}")}
     if reader.pos != len(reader.data):
         left = len(reader.data) - reader.pos
         raise ValueError(f"{path}: {left} bytes left after the last layer of {graph.path.name}; wrong .bin?")
@@ -220,7 +248,10 @@ def run_graph(graph: Graph, weights: Weights, x: torch.Tensor) -> torch.Tensor:
     blobs: dict[str, torch.Tensor] = {}
     tw = {name: {k: torch.from_numpy(v) for k, v in d.items()} for name, d in weights.items()}
     for la in graph.layers:
-        where = f"{graph.path}: layer {la.name!r} ({la.type})"
+        where = f"{shown(graph.path)}: layer {shown(la.name)!r} ({shown(la.type)})"
+        missing = [b for b in la.bottoms if b not in blobs]
+        if missing:
+            raise ValueError(f"{where}: input blob {shown(missing[0])!r} comes from no earlier layer")
         ins = [blobs[b] for b in la.bottoms]
         if la.type == "Input":
             out = x
@@ -256,4 +287,8 @@ def run_graph(graph: Graph, weights: Weights, x: torch.Tensor) -> torch.Tensor:
         else:
             raise ValueError(f"{where}: unsupported ncnn layer type {la.type!r}")
         blobs.update((top, out) for top in la.tops)
-    return blobs["output"] if "output" in blobs else blobs[graph.layers[-1].tops[0]]
+    if "output" in blobs:
+        return blobs["output"]
+    if not graph.layers or not graph.layers[-1].tops:
+        raise ValueError(f"{shown(graph.path)}: the graph has no output blob")
+    return blobs[graph.layers[-1].tops[0]]

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from gensr.archs import build_generator
+from gensr.messages import reason, shown
+from gensr.models.trust import build_checked
 
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "net_g", "model")
 """Keys under which training frameworks nest the generator's state dict, in order of preference."""
@@ -119,13 +121,21 @@ def _count(state: dict[str, Tensor], pattern: str) -> int:
     return len(found)
 
 
+def _conv(state: dict[str, Tensor], key: str) -> Tensor:
+    """``state[key]``, checked to be a convolution weight ``(out, in, kh, kw)`` with no empty side."""
+    w = state[key]
+    if w.ndim != 4 or 0 in w.shape:
+        raise ValueError(f"{key} has shape {tuple(w.shape)}, not a convolution weight (out, in, kh, kw)")
+    return w
+
+
 def _detect_rrdbnet(state: dict[str, Tensor]) -> dict[str, Any]:
     if "conv_up3.weight" in state:
         raise ValueError("RRDBNet with a third upsampling stage (x8) is not supported")
     if "conv_up2.weight" not in state:
         raise ValueError("RRDBNet without conv_up2 is not an official layout")
-    first = state["conv_first.weight"]
-    num_out_ch = int(state["conv_last.weight"].shape[0])
+    first = _conv(state, "conv_first.weight")
+    num_out_ch = int(_conv(state, "conv_last.weight").shape[0])
     in_ch = int(first.shape[1])
     unshuffle = {num_out_ch: 4, 4 * num_out_ch: 2, 16 * num_out_ch: 1}
     if in_ch not in unshuffle:
@@ -140,7 +150,7 @@ def _detect_rrdbnet(state: dict[str, Tensor]) -> dict[str, Any]:
         "scale": scale,
         "num_feat": int(first.shape[0]),
         "num_block": _count(state, r"body\.(\d+)\.rdb1\.conv1\.weight$"),
-        "num_grow_ch": int(state["body.0.rdb1.conv1.weight"].shape[0]),
+        "num_grow_ch": int(_conv(state, "body.0.rdb1.conv1.weight").shape[0]),
         "upsampler": "nearest",
     }
 
@@ -151,13 +161,15 @@ def _detect_compact(state: dict[str, Tensor]) -> dict[str, Any]:
         for k, v in state.items()
         if (m := re.match(r"body\.(\d+)\.weight$", k)) and v.ndim == 4
     )
+    if not convs:
+        raise ValueError("no 4-D convolution weights under body.N.weight")
     last = convs[-1]
     num_conv = (last - 2) // 2
     if convs != list(range(0, last + 1, 2)) or last != 2 * num_conv + 2 or num_conv < 0:
         raise ValueError(f"conv layers at body indices {convs} do not follow conv, act, ..., conv")
-    first = state["body.0.weight"]
+    first = _conv(state, "body.0.weight")
     num_in_ch = int(first.shape[1])
-    out_planes = int(state[f"body.{last}.weight"].shape[0])
+    out_planes = int(_conv(state, f"body.{last}.weight").shape[0])
     scale = round((out_planes / num_in_ch) ** 0.5)
     if scale < 1 or num_in_ch * scale * scale != out_planes:
         raise ValueError(f"last conv has {out_planes} channels: not {num_in_ch} x scale^2")
@@ -175,18 +187,18 @@ def _detect_compact(state: dict[str, Tensor]) -> dict[str, Any]:
 
 
 def _detect_srresnet(state: dict[str, Tensor]) -> dict[str, Any]:
-    num_feat = int(state["conv_first.weight"].shape[0])
+    num_feat = int(_conv(state, "conv_first.weight").shape[0])
     if "upconv2.weight" in state:
         scale = 4
     else:
-        ratio = int(state["upconv1.weight"].shape[0]) // num_feat
+        ratio = int(_conv(state, "upconv1.weight").shape[0]) // num_feat
         scale = {4: 2, 9: 3}.get(ratio, 0)
         if not scale:
             raise ValueError(f"upconv1 gives {ratio}x the features: not a x2/x3 pixel shuffle")
     num_in_ch = int(state["conv_first.weight"].shape[1])
     return {
         "num_in_ch": num_in_ch,
-        "num_out_ch": int(state["conv_last.weight"].shape[0]),
+        "num_out_ch": int(_conv(state, "conv_last.weight").shape[0]),
         "num_feat": num_feat,
         "num_block": _count(state, r"body\.(\d+)\.conv1\.weight$"),
         "scale": scale,
@@ -230,21 +242,27 @@ def load_pth(path: str | Path) -> dict[str, Tensor]:
     """
     path = Path(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols; refusals are errors below
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
+        raise ValueError(f"{shown(path)}: no such file") from None
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        told = next((ln for ln in lines if ln.startswith(("Unsupported", "Trying to"))), None)
+        first = shown(told or (lines[0] if lines else type(e).__name__))[:200]
         raise ValueError(
-            f"{path}: refused: the file holds Python objects other than tensors, which gensr does "
+            f"{shown(path)}: refused: the file holds Python objects other than tensors, which gensr does "
             f"not unpickle ({first})"
         ) from None
     except Exception as e:  # corrupt zip, truncated file, not a torch file at all
-        raise ValueError(f"{path}: not a readable PyTorch file ({type(e).__name__}: {e})") from None
+        raise ValueError(
+            f"{shown(path)}: not a readable PyTorch file ({type(e).__name__}: {reason(e)})"
+        ) from None
     try:
         return unwrap_state_dict(obj)
     except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise ValueError(f"{shown(path)}: {e}") from None
 
 
 def import_pth(path: str | Path) -> nn.Module:
@@ -264,12 +282,8 @@ def import_pth(path: str | Path) -> nn.Module:
     try:
         state = normalize_keys(state)
         arch, hparams = detect_arch(state)
-        net = build_generator(arch, hparams)
-        net.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True
-        )
+        return build_checked(arch, hparams, state)  # shapes and sizes checked before allocating
     except KeyError as e:
-        raise ValueError(f"{path}: incomplete weights, missing {e}") from None
-    except (ValueError, RuntimeError) as e:
-        raise ValueError(f"{path}: {e}") from None
-    return net.eval()
+        raise ValueError(f"{shown(path)}: incomplete weights, missing {e}") from None
+    except (ValueError, RuntimeError, IndexError) as e:
+        raise ValueError(f"{shown(path)}: {str(e).splitlines()[0]}") from None

@@ -355,7 +355,7 @@ def _job_json(job: Job, service: JobService) -> dict[str, Any]:
 
 def _png_preview(src: Path, dst: Path) -> None:
     """An 8-bit PNG of ``src`` that any browser shows (TIFF results, 16-bit files)."""
-    img = read_image(src)
+    img = read_image(src, max_pixels=None)  # a result of this server: larger than any upload
     write_image(dst, img.replace(bits=8, exif=None), overwrite=True)
 
 

@@ -85,8 +85,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint") from None
-    except Exception as e:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({e})") from None
+    except Exception as e:  # torch's messages run to several lines; the first says what
+        from gensr.messages import reason
+
+        raise CheckpointError(f"{path}: unreadable checkpoint ({reason(e)})") from None
     if not isinstance(state, dict) or "iteration" not in state:
         raise CheckpointError(f"{path}: not a gensr training checkpoint")
     return state

@@ -73,7 +73,7 @@ class RunLog:
 def read_log(path: str | Path) -> list[dict[str, Any]]:
     """All records of a ``log.jsonl`` (a torn last line is ignored)."""
     records = []
-    with Path(path).open(encoding="utf-8") as f:
+    with Path(path).open(encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
                 records.append(json.loads(line))
