@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from gensr.commands import upscale_video
+from gensr.messages import shown
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def plan_jobs(
 
     def listing_failed(msg: str) -> int:
         if rank == 0:
-            say(f"gensr: {msg}")
+            say(f"gensr: {shown(msg)}")  # names may hold newlines or escape sequences
         return 1 if rank == 0 else 0
 
     for inp in inputs:
