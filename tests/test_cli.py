@@ -64,8 +64,8 @@ def test_usage_errors_stay_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skip(
-    reason="flaky, known bug: a SIGINT in the first second of a run is sometimes swallowed during the imports "
-    "(the run then completes with exit 0); kept to be fixed, see the closing note of stop 7"
+    reason="flaky, known bug: a SIGINT in the first second of a run is sometimes swallowed during the "
+    "imports (the run then completes with exit 0); kept to be fixed, see the closing note of stop 7"
 )
 def test_ctrl_c_while_torch_imports_is_exit_130(tmp_path: Path) -> None:
     """A real process: SIGINT soon after start lands in the imports or in the work that follows them

@@ -5,7 +5,7 @@ The data flow, beside the ground truth of :mod:`gensr.train`::
     hr        (B, 3, P, P)      the HR crop, as for any run
     lr_t    = bicubic(hr)       (B, 3, P/s, P/s)  privileged: the teacher sees the clean LR of the crop
             | degrade(hr)                         otherwise: the very LR the student sees
-    t_sr    = teacher(lr_t)     (B, 3, P·k, P·k)  k = teacher scale / scale (1, or 2 for a x4 teacher of a x2 student)
+    t_sr    = teacher(lr_t)     (B, 3, P·k, P·k)  k = teacher scale / scale (2: a x4 teacher of a x2 student)
     t_sr    = bicubic(t_sr, 1/k)                      (B, 3, P, P), float, neither clamped nor rounded
     loss   += δ · pixel(G(lr), t_sr) [+ δ_p · VGG(G(lr), t_sr)]
 
@@ -113,7 +113,8 @@ def teacher_targets(teacher: Teacher, lr_t: Tensor) -> Tensor:
     """The teacher's output for ``lr_t`` at the student's scale, as the network gives it (the student
     learns the teacher's function, so its output is neither clamped nor rounded here).
 
-    (B, 3, h, w) in [0, 1] -> (B, 3, h·s, w·s) float32, about [0, 1] (s = the student's scale), on ``lr_t``'s device.
+    (B, 3, h, w) in [0, 1] -> (B, 3, h·s, w·s) float32, about [0, 1] (s = the student's scale),
+    on ``lr_t``'s device.
     """
     x = lr_t.to(next(teacher.net.parameters()).device)
     if teacher.precision == "bf16":
