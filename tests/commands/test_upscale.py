@@ -190,7 +190,7 @@ def test_streamed_output_equals_the_whole_image_path(
     a = pixels()
     PILImage.fromarray(a if a.ndim == 2 or a.shape[2] > 1 else a[..., 0]).save(tmp_path / name)
     monkeypatch.setattr(tiling, "BAND_BYTES", 4 * 3 * 16 * 11 * 3)  # 3 input rows a band
-    assert upscale(tmp_path / name, "-o", tmp_path / "out", "--model", model) == 0
+    assert upscale(tmp_path / name, "-o", tmp_path / "out", "--model", model, "--precision", "fp32") == 0
 
     img = read_image(tmp_path / name)
     net = load_model(model)[0]
@@ -289,3 +289,51 @@ def test_torchrun_two_processes_shard_resume_and_match_one(tmp_path: Path, model
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "0 written, 6 skipped (output exists), 0 failed, of 6 inputs on 2 processes" in rerun.stderr
     assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "two").rglob("*.png")}
+
+
+def test_option_choices_match_the_library() -> None:
+    """The command's choices are spelt out so that `--help` needs no torch; they must not drift."""
+    from gensr.commands import upscale as cmd
+    from gensr.infer import ALPHA_METHODS, PRECISION_CHOICES
+    from gensr.infer.engines import ENGINES
+
+    assert (cmd.PRECISION_CHOICES, cmd.ALPHA_CHOICES, cmd.ENGINE_CHOICES) == (
+        PRECISION_CHOICES,
+        ALPHA_METHODS,
+        ENGINES,
+    )
+
+
+def test_threads_and_precision_notice(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gensr.infer.devices as devices
+
+    PILImage.fromarray(photo()).save(tmp_path / "a.png")
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.append(n))
+    seen: list[int] = []
+    assert (
+        main(
+            [
+                "upscale",
+                str(tmp_path / "a.png"),
+                "-o",
+                str(tmp_path / "o"),
+                "--model",
+                str(model),
+                "--threads",
+                "3",
+            ]
+        )
+        == 0
+    )
+    assert seen == [3]
+    assert upscale(tmp_path / "a.png", "-o", tmp_path, "--model", model, "--threads", "0") == 2
+    capsys.readouterr()
+    monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma"})  # an AVX2-only CPU
+    argv = ["upscale", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png"), "--model", str(model)]
+    assert main([*argv, "--precision", "bf16", "--device", "cpu"]) == 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "bf16" in ln]
+    assert len(err) == 1 and "running fp32" in err[0] and "avx512_bf16" in err[0]
+    assert main([*argv, "--overwrite", "--device", "cpu"]) == 0  # auto: fp32 here, and says nothing
+    assert "bf16" not in capsys.readouterr().err

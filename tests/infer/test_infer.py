@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from gensr.imageio import Image
 from gensr.infer import (
     Upscaler,
     auto_tile,
+    choose_precision,
     fill_transparent,
     pad_to_multiple,
     resolve_device,
@@ -132,6 +134,63 @@ def test_precision_rules() -> None:
     assert out.dtype == torch.float32 and (out - ref).abs().max() < 0.05
 
 
+@pytest.mark.parametrize(
+    ("onednn", "flags", "auto", "explicit_bf16"),
+    [
+        (True, {"avx512f", "avx512_bf16", "amx_bf16"}, torch.bfloat16, torch.bfloat16),  # Sapphire Rapids
+        (True, {"avx2", "avx512f", "avx512_bf16"}, torch.bfloat16, torch.bfloat16),  # Zen 4
+        (True, {"avx2", "avx512f"}, torch.float32, torch.float32),  # Skylake-X: oneDNN would emulate bf16
+        (False, {"avx2", "fma"}, torch.float32, torch.float32),  # Zen 3: aten::_slow_conv2d_forward
+        (True, set(), torch.float32, torch.float32),  # flags unknown: fp32, never slower
+    ],
+)
+def test_precision_auto_is_bf16_only_where_native(
+    monkeypatch: pytest.MonkeyPatch,
+    onednn: bool,
+    flags: set[str],
+    auto: torch.dtype,
+    explicit_bf16: torch.dtype,
+) -> None:
+    import gensr.infer.devices as devices
+
+    monkeypatch.setattr(devices, "_onednn_bf16", lambda: onednn)
+    monkeypatch.setattr(devices, "cpu_flags", lambda: flags)
+    cpu = torch.device("cpu")
+    assert choose_precision("auto", cpu) == (auto, None)
+    dtype, note = choose_precision("bf16", cpu)
+    assert dtype == explicit_bf16
+    if explicit_bf16 == torch.float32:  # a one-line notice saying why
+        assert note is not None and "running fp32" in note and "\n" not in note
+        assert "bf16" in note and ("instructions" in note or "oneDNN" in note)
+    else:
+        assert note is None
+    assert choose_precision("fp32", cpu) == (torch.float32, None)
+    up = Upscaler(small_net(), scale=2, device="cpu", precision="bf16")
+    assert up.dtype == explicit_bf16 and (up.precision_note is None) == (explicit_bf16 == torch.bfloat16)
+
+
+def test_reduced_precision_within_40db_of_fp32_on_a_real_photo() -> None:
+    """The quality guard: bf16 (and fp16 on CUDA) on the bundled photo, built-in model, >= 40 dB from fp32."""
+    from gensr.imageio import read_image
+    from gensr.infer.tiling import prepare_net, run_tiles
+    from gensr.metrics import psnr
+    from gensr.models import load_model, resolve_model
+
+    sample = Path(__file__).parents[2] / "src/gensr/samples/astronaut.jpg"
+    lr = read_image(sample).rgb[..., 40:104, 80:144]  # (1, 3, 64, 64): face, helmet and flag
+    net, info = load_model(resolve_model(None))
+    cpu = torch.device("cpu")
+    ref = run_tiles(net, lr, scale=info.scale, tile=0, overlap=None, device=cpu, dtype=torch.float32)
+    runs = [(cpu, torch.bfloat16)] + (
+        [(torch.device("cuda"), torch.float16)] if torch.cuda.is_available() else []
+    )
+    for device, dtype in runs:  # run in that dtype even where it is not native (slow, but a 64 px crop)
+        prepare_net(net, device, dtype)
+        sr = run_tiles(net, lr, scale=info.scale, tile=32, overlap=None, device=device, dtype=dtype)
+        db = float(psnr((sr * 255).round() / 255, (ref * 255).round() / 255, y_channel=False))
+        assert db >= 40.0, f"{dtype}: {db:.1f} dB from fp32"
+
+
 def test_resolve_device() -> None:
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
@@ -151,7 +210,7 @@ class OomAbove(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
-        if x.shape[-2] * x.shape[-1] > self.limit:
+        if x.shape[0] * x.shape[-2] * x.shape[-1] > self.limit:
             self.ooms += 1
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return self.inner(x)
@@ -166,6 +225,14 @@ def test_out_of_memory_tile_is_retried_smaller() -> None:
     assert (out - reference(inner, x)).abs().max() <= 1e-5
     with pytest.raises(torch.OutOfMemoryError):  # never small enough: not swallowed
         tile_upscale(OomAbove(inner, limit=1), x, scale=2, tile=64, overlap=3)
+
+
+def test_out_of_memory_batch_is_retried_one_tile_at_a_time() -> None:
+    inner = small_net()
+    x = torch.rand(1, 3, 32, 32)
+    net = OomAbove(inner, limit=2 * 16**2)  # two 16-px windows fit, four do not
+    out = tile_upscale(net, x, scale=2, tile=8, overlap=3, batch=4)
+    assert net.ooms == 1 and (out - reference(inner, x)).abs().max() <= 1e-5
 
 
 def test_other_errors_are_not_retried() -> None:
@@ -195,18 +262,114 @@ def test_wrong_scale_is_caught() -> None:
         tile_upscale(small_net(scale=2), torch.rand(1, 3, 8, 8), scale=4)
 
 
-def test_auto_tile_whole_image_on_cpu_and_budget_limited(monkeypatch: pytest.MonkeyPatch) -> None:
-    net = small_net()
+def wide_net(scale: int = 2, feat: int = 64) -> nn.Module:
+    """small_net with compact-model-sized (64-channel) activations."""
+    return small_net(scale, feat)
+
+
+def test_auto_tile_is_sized_for_speed_not_the_whole_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gensr.infer.tuning as tuning
+
+    monkeypatch.setattr(tuning, "_cache_file", lambda: tmp_path / "tuning.json")
+    timed: list[list[int]] = []
+
+    def fake_measure(net: nn.Module, *, dtype: torch.dtype, windows: list[int]) -> dict[int, float]:
+        timed.append(windows)
+        per_px = {128: 1.0, 192: 1.0, 256: 1.0, 288: 1.3}  # this "CPU" slows down past 256 px
+        return {p: per_px.get(p, 1.3) * p * p * 1e-7 for p in windows}
+
+    monkeypatch.setattr(tuning, "measure_windows", fake_measure)
+    net = wide_net()  # 64-channel activations, like the compact model
     cpu = torch.device("cpu")
-    assert auto_tile(net, 300, 200, scale=2, overlap=3, device=cpu, dtype=torch.float32) >= 300
-    monkeypatch.setattr(tiling, "_memory_budget", lambda device: 2e6)
-    tile = auto_tile(net, 300, 200, scale=2, overlap=3, device=cpu, dtype=torch.float32)
-    assert 16 <= tile < 200
-    x = torch.rand(1, 3, 70, 50)
+
+    def core(h: int, w: int, overlap: int = 18, dtype: torch.dtype = torch.float32) -> int:
+        return auto_tile(net, h, w, scale=2, overlap=overlap, device=cpu, dtype=dtype)
+
+    cap = 288  # the largest multiple of 32 whose 64-channel fp32 activation fits CPU_ACTIVATION_BYTES
+    assert cap**2 * 64 * 4 <= tiling.CPU_ACTIVATION_BYTES < (cap + 32) ** 2 * 64 * 4
+    assert core(3000, 2000) == 256 - 2 * 18 and timed == [[128, 192, 256, 288]]  # windows of 256 px
+    assert core(3000, 2000) == 256 - 2 * 18
+    assert len(timed) == 1  # stored in <cache>/tuning.json, keyed by CPU, threads, torch, net, dtype, overlap
+    stored = json.loads((tmp_path / "tuning.json").read_text())
+    assert list(next(iter(stored.values()))["cpu_seconds"]) == ["128", "192", "256", "288"]
+    assert "float32; overlap 18" in next(iter(stored))
+    # per image, the cheapest layout: 520 px fits 2x2 windows of 288 (4 x 1.08e-2 s) better than 4x4 of 192
+    # (16 x 3.7e-3 s) or 3x3 of 256 (9 x 6.6e-3 s); 500 px fits 3x3 of 192 (9 x 3.7e-3 s) best
+    assert core(520, 520) == 288 - 2 * 18
+    assert core(500, 500) == 192 - 2 * 18
+    assert core(280, 200) == 280  # fits one window: the whole image, no overlap to recompute
+    assert len(timed) == 1
+    net.bfloat16()
+    core(3000, 2000, dtype=torch.bfloat16)
+    assert timed[-1] == [128, 192, 256, 320, 384, 416]  # half the bytes per pixel: a larger cap, its own key
+    net.float()
+    monkeypatch.setattr(tiling, "_memory_budget", lambda device: 4 * 64 * 4 * 100**2)
+    assert core(3000, 2000, overlap=3) == 96 - 2 * 3  # within memory
+
+
+def test_networks_too_slow_to_time_get_the_largest_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gensr.infer.tuning as tuning
+
+    monkeypatch.setattr(tuning, "_cache_file", lambda: tmp_path / "tuning.json")
+    monkeypatch.setattr(tuning, "SLOW_CALL_S", 0.0)  # every warm-up counts as slow: one window timed
+    said: list[str] = []
+    net = small_net()
+    assert tuning.window_seconds(net, overlap=3, dtype=torch.float32, cap=160, notify=said.append) is None
+    assert len(said) == 1 and "timing tile windows" in said[0]
+    assert list(tuning.cached_seconds(tuning.tuning_key(net, overlap=3, dtype=torch.float32)) or {}) == [128]
+
+
+def test_automatic_tiles_equal_untiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    net = small_net()
+    monkeypatch.setattr(tiling, "CPU_ACTIVATION_BYTES", 8 * 4 * 40**2)  # the smallest cap: 72 px windows
+    x = torch.rand(1, 3, 200, 150)
+    calls = CountingNet(net)
     seen: list[tuple[int, int]] = []
-    out = tile_upscale(net, x, scale=2, overlap=3, progress=lambda d, t: seen.append((d, t)))
+    out = tile_upscale(calls, x, scale=2, overlap=3, progress=lambda d, t: seen.append((d, t)))
     assert (out - reference(net, x)).abs().max() <= 1e-5
-    assert seen[-1] == (70 * 50, 70 * 50) and len(seen) >= 1
+    assert calls.shapes[-9:] == [(1, 3, 72, 72)] * 9 and seen[-1] == (200 * 150, 200 * 150)
+
+
+class CountingNet(nn.Module):
+    """Records the input shape of every call."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.shapes = inner, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.shapes.append(tuple(x.shape))
+        return self.inner(x)
+
+
+def test_tile_zero_is_the_whole_image_in_the_api_as_on_the_command_line() -> None:
+    net = CountingNet(small_net())
+    x = torch.rand(1, 3, 37, 23)
+    out = Upscaler(net, scale=2, device="cpu", tile=0, overlap=3).upscale_tensor(x)
+    assert net.shapes == [(1, 3, 37, 23)]
+    assert (out - reference(net.inner, x)).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match="tile"):
+        Upscaler(net, scale=2, device="cpu", tile=-1)
+
+
+def test_tiles_share_one_window_size_and_batch_exactly() -> None:
+    inner = small_net()
+    x = torch.rand(2, 3, 37, 29)  # two images, odd sizes: uneven cores at the borders
+    ref = reference(inner, x)
+    one = CountingNet(inner)
+    out = tile_upscale(one, x, scale=2, tile=8, overlap=3)
+    assert (out - ref).abs().max() <= 1e-5
+    assert len({s for s in one.shapes}) == 1 and one.shapes[0][-2:] == (16, 16)  # 8 + 2 * 3, rounded up to 8
+    batched = CountingNet(inner)
+    out = tile_upscale(batched, x, scale=2, tile=8, overlap=3, batch=4)
+    assert (out - ref).abs().max() <= 1e-5
+    ny, nx = len(tiling._spans(0, 37, 37, 16, 3, 1)), len(tiling._spans(0, 29, 29, 16, 3, 1))
+    assert len(one.shapes) == ny * nx  # batches stay within a band (a row of windows)
+    assert len(batched.shapes) == ny * -(-nx // 4) and batched.shapes[0][0] == 2 * min(4, nx)
 
 
 def test_fill_transparent_bleeds_visible_colour() -> None:

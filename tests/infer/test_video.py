@@ -6,6 +6,7 @@ import torch
 
 from gensr.archs import build_generator
 from gensr.infer import Upscaler
+from gensr.infer.tiling import default_overlap, window_cap
 from gensr.infer.video import MAX_BATCH, PIXELS_PER_CALL, frames_per_batch
 
 
@@ -16,9 +17,10 @@ def tiny() -> torch.nn.Module:
 def test_small_frames_are_batched_large_ones_go_alone() -> None:
     up = Upscaler(tiny(), device="cpu")
     assert frames_per_batch(up, 48, 64) == (MAX_BATCH, 64)
-    assert frames_per_batch(up, 256, 256)[0] == PIXELS_PER_CALL // (256 * 256) == 4
+    cap = window_cap(up.net, scale=4, overlap=default_overlap(up.net), device=up.device, dtype=up.dtype)
+    assert frames_per_batch(up, 128, 128)[0] == min(PIXELS_PER_CALL, cap * cap) // (128 * 128) >= 2
     batch, tile = frames_per_batch(up, 480, 640)
-    assert batch == 1 and tile >= 640  # one frame per call, untiled while it fits the memory budget
+    assert batch == 1 and tile < 640  # one frame per call, in tiles sized for speed (never all at once)
 
 
 def test_a_given_tile_is_kept() -> None:

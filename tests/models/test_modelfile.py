@@ -120,3 +120,22 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
     save_model(path, net)
     save_model(path, net)  # replacing is save_model's caller's decision; it must stay whole
     assert sorted(p.name for p in path.parent.iterdir()) == ["m.safetensors"]
+
+
+def test_header_is_read_without_torch(tmp_path: Path) -> None:
+    """`gensr models` reads metadata and parameter counts from the JSON header alone."""
+    from gensr.models import parameter_count, peek_model_info
+
+    net = build_generator(*NETS[1])
+    path = tmp_path / "m.safetensors"
+    save_model(path, net)
+    assert parameter_count(path) == sum(v.numel() for v in net.state_dict().values())
+    meta = {"gensr.format": "1", "arch": "future_arch", "hparams": "{}", "scale": "4"}
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "f.safetensors"), metadata=meta)
+    assert peek_model_info(tmp_path / "f.safetensors").arch == "future_arch"  # listed as it is...
+    with pytest.raises(ModelFileError, match="unknown architecture"):  # ...and refused when checked
+        read_model_info(tmp_path / "f.safetensors")
+    assert peek_model_info(path).hparams == read_model_info(path).hparams
+    (tmp_path / "huge.safetensors").write_bytes((1 << 40).to_bytes(8, "little") + b"{}")
+    with pytest.raises(ModelFileError, match="not a readable safetensors file"):
+        peek_model_info(tmp_path / "huge.safetensors")

@@ -7,9 +7,10 @@ import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 from gensr.messages import reason, shown
 
@@ -118,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     if not as_dir and out.suffix.lower() != ".safetensors":
         print(f"gensr import: {shown(out)}: the output must be a .safetensors file", file=sys.stderr)  # noqa: T201
         return 2
+    import torch
+
     dtype = torch.float16 if args.dtype == "fp16" else torch.float32
     failed = len(errors)
     for job in jobs:

@@ -14,19 +14,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from safetensors import safe_open
-
-    from gensr.models import DEFAULT_MODEL, ModelFileError, cache_dir, list_models, read_model_info
+    from gensr.models import (
+        DEFAULT_MODEL,
+        ModelFileError,
+        cache_dir,
+        list_models,
+        parameter_count,
+        peek_model_info,
+    )
 
     rows = []
     for name, path in list_models().items():
         try:
-            info = read_model_info(path)
+            info = peek_model_info(path)  # the header only: listing needs no torch
         except ModelFileError as e:
             rows.append((name, "?", "?", "?", f"{path} ({e})"))
             continue
-        with safe_open(str(path), framework="pt") as f:
-            n = sum(_prod(f.get_slice(k).get_shape()) for k in f.keys())
+        n = parameter_count(path)
         tag = " (default)" if name == DEFAULT_MODEL else ""
         rows.append((name + tag, info.arch, f"x{info.scale}", f"{n / 1e6:.2f}M", str(path)))
         if args.verbose and info.info:
@@ -37,10 +41,3 @@ def run(args: argparse.Namespace) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])  # noqa: T201
     print(f"user models: {cache_dir() / 'models'}")  # noqa: T201
     return 0
-
-
-def _prod(shape: list[int]) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n

@@ -16,29 +16,21 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from gensr.budget import memory_problem, parse_pixels
 from gensr.commands import upscale_inputs, upscale_video
 from gensr.commands.upscale_inputs import Job
 from gensr.commands.upscale_outputs import check_destination, suffix_problem
-from gensr.imageio import (
-    FORMATS,
-    MAX_PIXELS,
-    Image,
-    ImageInfo,
-    probe_image,
-    read_frames,
-    read_image,
-    write_bands,
-    write_frames,
-)
-from gensr.infer import ALPHA_METHODS, PRECISIONS, Upscaler, resolve_device, resolve_precision
-from gensr.infer.engines import ENGINES, EngineError
-from gensr.infer.tiling import Progress
 from gensr.messages import reason, shown
+
+if TYPE_CHECKING:  # torch and what needs it are imported in run(), so that `--help` starts fast
+    import torch
+    from torch import nn
+
+    from gensr.imageio import Image, ImageInfo
+    from gensr.infer import Upscaler
+    from gensr.infer.tiling import Progress
 
 NAME = "upscale"
 HELP = "Upscale images and videos (files, folders, glob patterns, list files) with a super-resolution model."
@@ -65,7 +57,10 @@ Exit code 0: all done; 1: some inputs failed (each named on stderr, the others d
 OUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif", "bmp": ".bmp"}
 _CANONICAL = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 _MULTI_FRAME = (".png", ".webp", ".tif", ".tiff")  # output formats holding several frames
-WHOLE_IMAGE = 1 << 30
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")  # gensr.infer.PRECISION_CHOICES (tested)
+ALPHA_CHOICES = ("bicubic", "net")  # gensr.infer.ALPHA_METHODS (tested)
+ENGINE_CHOICES = ("auto", "torch", "onnxruntime")  # gensr.infer.engines.ENGINES (tested)
+MAX_PIXELS = 100_000_000  # gensr.imageio.MAX_PIXELS (tested)
 SAMPLE_PHOTO = Path(__file__).resolve().parent.parent / "samples" / "astronaut.jpg"
 
 
@@ -100,16 +95,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="PX",
-        help="tile side in input pixels (default: automatic; 0: none)",
+        help="tile side in input pixels (default: automatic, sized for speed; 0: whole image)",
     )
     p.add_argument("--overlap", type=int, default=None, metavar="PX", help="tile context in input pixels")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument(
-        "--precision", choices=list(PRECISIONS), default="fp32", help="default: fp32; fp16 needs CUDA"
+        "--precision",
+        choices=PRECISION_CHOICES,
+        default="auto",
+        help="auto (default): bf16 where the CPU/GPU computes it natively (AMX, AVX512-BF16, Ampere+), "
+        "else fp32; bf16 without native support runs fp32 (said on stderr); fp16 needs CUDA",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads (default: PyTorch's, one per core)",
     )
     p.add_argument(
         "--engine",
-        choices=list(ENGINES),
+        choices=ENGINE_CHOICES,
         default="auto",
         help="auto (default): onnxruntime where it was measured faster on this CPU, else torch",
     )
@@ -122,7 +128,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suffix", default="_x{scale}", help="added to output names (default: _x{scale})")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1..100 (default: 95)")
     p.add_argument(
-        "--alpha", choices=ALPHA_METHODS, default="bicubic", help="how alpha is upscaled (default: bicubic)"
+        "--alpha", choices=ALPHA_CHOICES, default="bicubic", help="how alpha is upscaled (default: bicubic)"
     )
     p.add_argument(
         "--max-pixels",
@@ -171,12 +177,31 @@ def run(args: argparse.Namespace) -> int:
     problem = suffix_problem(args.suffix)
     if problem:
         return _usage(f"--suffix {shown(args.suffix)!r}: {problem}")
+    if args.threads is not None and args.threads < 1:
+        return _usage("--threads must be >= 1")
+    # GNU OpenMP's idle threads spin for work; on a machine shared with other jobs the spinning takes
+    # the cores the work needs (2-core Xeon at load 5-6: the 12 MP photo took 29-34 s spinning, 7-10 s
+    # passive). Read when torch starts its threads, so set before importing torch; a user's value wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    from gensr.imageio import FORMATS
+    from gensr.infer import Upscaler, choose_precision, resolve_device
+    from gensr.infer.engines import EngineError
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     rank, world, local_rank = upscale_inputs.torchrun_place()
+    precision = args.precision
+    if precision == "auto" and (args.engine == "onnxruntime" or str(args.model).lower().endswith(".onnx")):
+        precision = "fp32"  # what the onnxruntime engine runs
     try:
         device = resolve_device(args.device, local_rank=local_rank if world > 1 else None)
-        dtype = resolve_precision(args.precision, device)
+        dtype, precision_note = choose_precision(precision, device)
     except ValueError as e:
         return _usage(str(e))
+    if precision_note and not args.quiet and not rank:
+        _say(f"gensr: {precision_note}")
     try:
         net, scale, model_name = _load_model(
             args.model, args.engine, device, dtype, None if args.quiet or rank else _say
@@ -202,15 +227,15 @@ def run(args: argparse.Namespace) -> int:
     if file_target and total > 1:
         return _usage(f"-o {shown(args.output)} is a file name, but there are {total} inputs; give a folder")
 
-    tile = WHOLE_IMAGE if args.tile == 0 else args.tile
     up = Upscaler(
         net,
         scale=scale,
         device=device,
-        precision=args.precision,
-        tile=tile,
+        precision=dtype,
+        tile=args.tile,
         overlap=args.overlap,
         alpha=args.alpha,
+        notify=None if args.quiet or rank else _say,
     )
     skip = args.skip_existing or (world > 1 and not args.overwrite)
     counts = _run_jobs(args, up, jobs, out, file_target, skip, rank if world > 1 else None)
@@ -274,6 +299,8 @@ def _run_job(
     """Upscale one input; returns what to report (``dst  WxH -> WxH``), or None when skipped."""
     from tqdm import tqdm
 
+    from gensr.imageio import FORMATS, probe_image
+
     if upscale_video.is_video(job.src):
         dst = out if file_target else out / job.subdir / upscale_video.out_name(job.src, args, up.scale)
         if skip and dst.exists():
@@ -316,6 +343,8 @@ def _run_job(
 
 def _upscale_image(args: argparse.Namespace, up: Upscaler, src: Path, dst: Path, progress: Progress) -> str:
     """Bands of rows, each encoded as it comes: the whole output is never held."""
+    from gensr.imageio import read_image, write_bands
+
     img = read_image(src, max_pixels=args.max_pixels)
     _warn(src, img.notes)
     bands = up.upscale_bands(img, progress)
@@ -333,6 +362,8 @@ def _upscale_frames(
     next_frame: Callable[[], object],
 ) -> str:
     """An animation or multi-page file, frame by frame, into the same kind of file."""
+    from gensr.imageio import read_frames, write_frames
+
     if dst.suffix.lower() not in _MULTI_FRAME:
         raise ValueError(f"has {info.frames} frames; {dst.suffix} holds one (use --format png, webp or tif)")
     _, frames = read_frames(src, max_pixels=args.max_pixels)
@@ -362,6 +393,8 @@ def _destination(
 
 
 def _out_name(src: Path, fmt: str | None, args: argparse.Namespace, scale: int) -> str:
+    from gensr.imageio import FORMATS
+
     if args.format in OUT_EXTENSIONS:
         ext = OUT_EXTENSIONS[args.format]
     elif src.suffix.lower() in FORMATS:
@@ -383,7 +416,7 @@ def _load_model(
     With the onnxruntime engine (asked for, or chosen by ``auto``) the network is an
     :class:`~gensr.infer.engines.OnnxNet` on the model's ONNX export.
     """
-    from gensr.infer.engines import OnnxNet, choose_engine, onnx_for_model
+    from gensr.infer.engines import EngineError, OnnxNet, choose_engine, onnx_for_model
     from gensr.models import load_model, resolve_model
 
     path = resolve_model(model)

@@ -14,11 +14,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from gensr.commands import upscale_video
 from gensr.messages import shown
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)

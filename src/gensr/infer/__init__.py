@@ -9,7 +9,14 @@ by default: see :mod:`gensr.infer.alpha` for why and how halos are avoided.
 from __future__ import annotations
 
 from gensr.infer.alpha import fill_transparent, upscale_alpha
-from gensr.infer.devices import PRECISIONS, resolve_device, resolve_precision
+from gensr.infer.devices import (
+    PRECISION_CHOICES,
+    PRECISIONS,
+    choose_precision,
+    native_bf16,
+    resolve_device,
+    resolve_precision,
+)
 from gensr.infer.tiling import auto_tile, receptive_radius, size_multiple
 from gensr.infer.upscaler import ALPHA_METHODS, Upscaler, tile_upscale
 from gensr.padding import pad_to_multiple
@@ -17,9 +24,12 @@ from gensr.padding import pad_to_multiple
 __all__ = [
     "ALPHA_METHODS",
     "PRECISIONS",
+    "PRECISION_CHOICES",
     "Upscaler",
     "auto_tile",
+    "choose_precision",
     "fill_transparent",
+    "native_bf16",
     "pad_to_multiple",
     "receptive_radius",
     "resolve_device",

@@ -4,8 +4,13 @@ Tiles overlap: each tile is run with ``overlap`` pixels of real image context on
 that has a neighbour, and only its core is kept (the context is discarded, not blended). A
 network whose receptive radius is at most ``overlap`` therefore gives exactly the untiled
 result; deeper networks differ only by the tiny influence of pixels further away than
-``overlap`` (measured in tests/test_infer.py). Tiles start on the network's size multiple
+``overlap`` (measured in tests/infer/test_infer.py). Tiles start on the network's size multiple
 (pixel-unshuffle networks), so their pixel grouping matches the untiled run.
+
+Tile size is chosen for speed (:func:`auto_tile`), not "the whole image when it fits": the
+overlap is recomputed for every tile, so a tile should be large, but one network layer's
+activation for the whole of a 12 MP output is 190 MiB (fp32), and on the CPU such allocations
+page-fault on every layer. All tiles of a band run on windows of one size, so they can be batched.
 """
 
 from __future__ import annotations
@@ -29,12 +34,31 @@ BAND_BYTES = 128 << 20
 a 2000-pixel-wide input; inputs up to 1165 pixels wide are one band)."""
 HOST_TILE_BYTES = 512 << 20
 """Largest activation memory of an automatic tile computed in host memory, for :func:`band_plan`."""
+CPU_ACTIVATION_BYTES = 24 << 20
+"""Largest single activation of an automatic CPU tile window. Larger windows waste less on overlap,
+but glibc serves allocations over 32 MiB with fresh ``mmap`` pages, so every layer of a bigger
+window pays page faults (the compact model's fp32 window of 356 px ran 2x the system time of
+292 px and no faster; bf16 at 548 px ran 30 % slower than at 484 px, on a 2-core Xeon)."""
+MIN_AUTO_TILE = 64
+"""Smallest automatic tile core (input pixels): below it the overlap costs more than the tile."""
+GPU_TILE = 512
+"""Automatic tile core on GPUs (input pixels), batched up to :data:`MAX_BATCH` within memory."""
+MAX_BATCH = 8
+"""Most tiles run in one network call."""
+WINDOW_ALIGN = 8
+"""Tile windows are a multiple of this many pixels (more context, never less); automatic ones of 32.
+oneDNN's bf16 (AMX) convolutions ran some widths 20-30 % slower per pixel than their neighbours
+(376, 439, 443, 445 px; measured on the 2-core Xeon), so every tile of an image uses the one
+window size chosen, never the leftovers of an even split."""
 
 _OOM: type[Exception] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 """Raised by a device allocator that ran out (``torch.OutOfMemoryError`` from PyTorch 2.5)."""
 
 Progress = Callable[[int, int], None]
 """``progress(done_pixels, total_pixels)`` over the (padded) low-resolution image."""
+
+Box = tuple[int, int, int, int]
+"""``(y0, y1, x0, x1)`` in low-resolution pixels."""
 
 
 def size_multiple(net: nn.Module) -> int:
@@ -84,7 +108,9 @@ def run_tiles(
     overlap: int | None,
     device: torch.device,
     dtype: torch.dtype,
+    batch: int | None = None,
     progress: Progress | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> torch.Tensor:
     """Upscale ``lr`` tile by tile with a network :func:`prepare_net` has put on ``device``/``dtype``.
 
@@ -95,11 +121,15 @@ def run_tiles(
         net: generator mapping (B, 3, h, w) -> (B, 3, h*scale, w*scale).
         lr: (B, 3, H, W) float32 in [0, 1], on the CPU.
         scale: the network's factor.
-        tile: core tile side in input pixels; None = automatic (the whole image when it fits).
+        tile: tile core side in input pixels (the window is ``tile + 2 * overlap``, rounded up to
+            :data:`WINDOW_ALIGN`); None = :func:`auto_tile`; 0 = the whole image in one piece.
         overlap: context on each side in input pixels; None = :func:`default_overlap`.
         device: where the network runs.
         dtype: float32, bfloat16, or float16 (CUDA only).
-        progress: called after each tile with (done, total) input pixels.
+        batch: tiles per network call; None = 1 on the CPU, as many as fit (up to :data:`MAX_BATCH`)
+            on GPUs.
+        progress: called after each network call with (done, total) input pixels.
+        notify: told (one line) when tile windows are timed for this machine, once.
 
     Returns:
         sr: (B, 3, H*scale, W*scale) float32 in [0, 1] on the CPU.
@@ -107,8 +137,9 @@ def run_tiles(
     out: torch.Tensor | None = None
     y = 0
     bands = iter_bands(
-        net, lr, scale=scale, tile=tile, overlap=overlap, device=device, dtype=dtype, progress=progress
-    )
+        net, lr, scale=scale, tile=tile, overlap=overlap, device=device, dtype=dtype, batch=batch,
+        progress=progress, notify=notify,
+    )  # fmt: skip
     for band in bands:
         if out is None:
             out = torch.empty(*band.shape[:2], lr.shape[-2] * scale, band.shape[-1])
@@ -128,22 +159,27 @@ def iter_bands(
     device: torch.device,
     dtype: torch.dtype,
     band_rows: int | None = None,
+    batch: int | None = None,
     progress: Progress | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> Iterator[torch.Tensor]:
     """Upscale ``lr`` tile by tile and yield the output as bands of full-width rows, top to bottom.
 
-    Each band is one row of tiles (``band_rows`` input rows, or the tile side), finished: cropped to
-    the image and clamped to [0, 1]. Only tiles visit the device, and the caller holds one band at a
-    time, so a consumer that encodes each band (:func:`gensr.imageio.write_bands`) never holds the
-    whole output. The one out-of-memory policy of gensr: a tile that raises
-    ``torch.OutOfMemoryError`` is retried as smaller tiles, down to :data:`MIN_TILE`, and then the
-    error propagates (callers report it for that input and go on with the next); any other error
-    propagates at once. Non-finite outputs (fp16 overflow) raise ``FloatingPointError``.
+    Every tile runs on a window of one size (its core plus at least ``overlap`` of context on each
+    side; windows spread evenly and neighbouring cores meet in the middle of their overlap), so
+    the tiles of a band can be batched and the kernels set up for the first window serve them all.
+    A band is one row of tiles (at most ``band_rows`` input rows), finished: cropped to the image
+    and clamped to [0, 1]. Only tiles visit the device, and the caller holds one band at a time,
+    so a consumer that encodes each band (:func:`gensr.imageio.write_bands`) never holds the whole
+    output. The one out-of-memory policy of gensr: a batch that raises ``torch.OutOfMemoryError``
+    is retried one tile at a time, then with smaller windows, down to :data:`MIN_TILE` cores, and
+    then the error propagates (callers report it for that input and go on with the next); any
+    other error propagates at once. Non-finite outputs (fp16 overflow) raise ``FloatingPointError``.
 
     Args:
-        net, lr, scale, tile, overlap, device, dtype, progress: as :func:`run_tiles`.
-        band_rows: input rows a band covers at most (rounded down to the size multiple); None = the
-            tile side. Tiles are then ``band_rows`` x ``tile`` cores.
+        net, lr, scale, tile, overlap, device, dtype, batch, progress, notify: as :func:`run_tiles`.
+        band_rows: input rows a band covers at most (rounded down to the size multiple); None = a
+            row of windows.
 
     Yields:
         (B, 3, rows, W*scale) float32 in [0, 1] on the CPU; the rows add up to H*scale.
@@ -153,42 +189,60 @@ def iter_bands(
     overlap = _grid_overlap(net, overlap)
     x = pad_to_multiple(lr.detach().float().cpu(), m)  # (B, C, Hp, Wp)
     hp, wp = x.shape[-2:]
+    align = math.lcm(WINDOW_ALIGN, m)
     if tile is None:
-        tile = auto_tile(net, hp, wp, scale=scale, overlap=overlap, device=device, dtype=dtype)
-    tile = max(m, tile // m * m)
-    rows = tile if band_rows is None else max(m, min(tile, band_rows) // m * m)
+        tile = auto_tile(net, hp, wp, scale=scale, overlap=overlap, device=device, dtype=dtype, notify=notify)
+    win = max(hp, wp) if tile == 0 else -(-(max(m, tile // m * m) + 2 * overlap) // align) * align
+    if batch is None:
+        batch = 1 if device.type == "cpu" else _gpu_batch(net, win, scale=scale, device=device, dtype=dtype)
+    batch = max(1, batch)
+    rows = None if band_rows is None else max(m, band_rows // m * m)
     done = 0
-    for ya, yb in itertools.pairwise(_cuts(0, hp, rows, m)):
+    for (ya, yb, wy), wy_span in _bands(hp, win, overlap, m, rows):
         band: torch.Tensor | None = None
-        pending = [(ya, yb, xa, xb) for xa, xb in reversed(list(itertools.pairwise(_cuts(0, wp, tile, m))))]
+        pending = [
+            ((ya, yb, xa, xb), (wy, wy + wy_span, wx, wx + min(win, wp)))
+            for xa, xb, wx in reversed(_spans(0, wp, wp, win, overlap, m))
+        ]
         while pending:
-            core = pending.pop()
-            if max(core[1] - core[0], core[3] - core[2]) > tile:
-                pending.extend(reversed(_grid(*core, tile, m)))
+            core, window = pending.pop()
+            if max(window[1] - window[0], window[3] - window[2]) > win:
+                pending.extend(reversed(_grid(*core, win, overlap, m, (hp, wp))))
                 continue
+            group = [(core, window)]
+            while len(group) < batch and pending and _same_shape(pending[-1], group[0], win):
+                group.append(pending.pop())
             oom = False
             try:
-                piece = _run_tile(net, x, core, overlap, scale, device, dtype)
+                pieces = _run_windows(net, x, group, scale, device, dtype)
             except _OOM:
-                if tile <= max(m, MIN_TILE):
+                # halve the core, keep the context; give up when that no longer shrinks the window
+                core_side = max(m, MIN_TILE, (min(win, max(hp, wp)) - 2 * overlap) // 2 // m * m)
+                smaller = -(-(core_side + 2 * overlap) // align) * align
+                if len(group) == 1 and smaller >= min(win, max(hp, wp)):
                     raise
                 oom = True
-            if oom:  # outside the except block, so the failed tile's tensors are freed
+            if oom:  # outside the except block, so the failed batch's tensors are freed
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
-                tile = max(m, MIN_TILE, tile // 2 // m * m)
-                pending.append(core)
+                if len(group) > 1:
+                    batch = 1
+                else:
+                    win = smaller
+                pending.extend(reversed(group))
                 continue
-            if band is None:
-                band = torch.empty(x.shape[0], piece.shape[1], (yb - ya) * scale, wp * scale)
-            y0, y1, x0, x1 = core
-            band[..., (y0 - ya) * scale : (y1 - ya) * scale, x0 * scale : x1 * scale] = piece
-            del piece
-            done += (y1 - y0) * (x1 - x0)
+            for (y0, y1, x0, x1), piece in pieces:
+                _check_finite(piece, dtype)
+                if band is None:
+                    band = torch.empty(x.shape[0], piece.shape[1], (yb - ya) * scale, wp * scale)
+                dst = band[..., (y0 - ya) * scale : (y1 - ya) * scale, x0 * scale : x1 * scale]
+                dst.copy_(piece).clamp_(0, 1)  # one pass: device -> host, dtype -> float32, clamp
+                done += (y1 - y0) * (x1 - x0)
+            del pieces, piece, dst  # nothing of this band outlives it (the caller holds one band)
             if progress is not None:
                 progress(done, hp * wp)
         assert band is not None
-        yield band[..., : (min(yb, h) - ya) * scale, : w * scale].clamp_(0, 1)  # (B, 3, rows, W*s)
+        yield band[..., : (min(yb, h) - ya) * scale, : w * scale]  # (B, 3, rows, W*s)
 
 
 def band_plan(
@@ -201,25 +255,28 @@ def band_plan(
     overlap: int | None,
     device: torch.device,
     dtype: torch.dtype,
+    notify: Callable[[str], None] | None = None,
 ) -> tuple[int, int]:
     """``(tile, band_rows)`` for :func:`iter_bands` that keep host memory flat whatever the image size.
 
     A band's float32 output is at most :data:`BAND_BYTES`, and on devices that compute in host memory
     (CPU, MPS) an automatic tile's activations are at most :data:`HOST_TILE_BYTES`: the host holds the
     input, one tile's activations and one band, never the whole output. An explicit ``tile`` that covers
-    the image (``--tile 0``) asks for one piece and gets it.
+    the image, or 0 (``--tile 0``), asks for one piece and gets it.
 
     Args:
         net: the prepared generator; h, w: input size; the rest as :func:`run_tiles`.
     """
     m = size_multiple(net)
     hp, wp = -(-h // m) * m, -(-w // m) * m
-    if tile is not None and tile >= max(hp, wp):
+    if tile is not None and (tile == 0 or tile >= max(hp, wp)):
         return tile, hp
     if tile is None:
         budget = HOST_TILE_BYTES if device.type in ("cpu", "mps") else None
         ov = _grid_overlap(net, overlap)
-        tile = auto_tile(net, hp, wp, scale=scale, overlap=ov, device=device, dtype=dtype, budget=budget)
+        tile = auto_tile(
+            net, hp, wp, scale=scale, overlap=ov, device=device, dtype=dtype, budget=budget, notify=notify
+        )
     tile = max(m, tile // m * m)
     rows = BAND_BYTES // (4 * 3 * scale * scale * wp)
     return tile, max(m, min(tile, rows) // m * m)
@@ -232,10 +289,69 @@ def _grid_overlap(net: nn.Module, overlap: int | None) -> int:
     return -(-overlap // m) * m  # tiles must start on the network's grid
 
 
-def _grid(y0: int, y1: int, x0: int, x1: int, tile: int, m: int) -> list[tuple[int, int, int, int]]:
-    """Split a region into near-equal cores no larger than ``tile``, starting on multiples of ``m``."""
-    ys, xs = _cuts(y0, y1, tile, m), _cuts(x0, x1, tile, m)
-    return [(ya, yb, xa, xb) for ya, yb in itertools.pairwise(ys) for xa, xb in itertools.pairwise(xs)]
+Tile = tuple[Box, Box]
+"""A tile core and its window ``(wy0, wy1, wx0, wx1)``, both in low-resolution pixels."""
+
+
+def _bands(
+    hp: int, win: int, overlap: int, m: int, rows: int | None
+) -> list[tuple[tuple[int, int, int], int]]:
+    """The bands of an image ``hp`` rows tall: ``((core0, core1, window0), window_rows)`` each.
+
+    A band is a row of windows (:func:`_spans`), or, where that would exceed ``rows`` input rows,
+    ``rows`` tall cores with windows ``rows + 2 overlap`` tall, all of one size.
+    """
+    spans = _spans(0, hp, hp, win, overlap, m)
+    if rows is None or all(b - a <= rows for a, b, _ in spans):
+        return [(s, min(win, hp)) for s in spans]
+    span = min(hp, rows + 2 * overlap)
+    return [
+        ((a, b, min(max(a - overlap, 0), hp - span) // m * m), span)
+        for a, b in itertools.pairwise(_cuts(0, hp, rows, m))
+    ]
+
+
+def _spans(a: int, b: int, length: int, win: int, overlap: int, m: int) -> list[tuple[int, int, int]]:
+    """Cover ``[a, b)`` of an axis of ``length`` with windows of one size; ``(core0, core1, window0)`` each.
+
+    Windows are ``win`` long (``length`` when shorter), start on multiples of ``m``, reach
+    ``overlap`` beyond ``[a, b)`` where the axis allows, and are spread evenly; neighbouring cores
+    meet in the middle of their windows' overlap, so every core has at least ``overlap`` of
+    context inside its window (or the image border). As few windows as that allows.
+    """
+    span = min(win, length)
+    first = min(max(a - overlap, 0), length - span) // m * m
+    last = -(-min(max(b + overlap - span, 0), length - span) // m) * m
+    if last <= first or span == length:
+        return [(a, b, first)]
+    n = 2
+    while True:
+        starts = [first + round(k * (last - first) / (n - 1) / m) * m for k in range(n)]
+        cuts = [a] + [(s + span + t) // 2 // m * m for s, t in itertools.pairwise(starts)] + [b]
+        ok = all(
+            (c0 - s >= overlap or s == 0) and (s + span - c1 >= overlap or s + span == length) and c0 < c1
+            for s, c0, c1 in zip(starts, cuts, cuts[1:], strict=False)
+        )
+        if ok:
+            return [(c0, c1, s) for s, c0, c1 in zip(starts, cuts, cuts[1:], strict=False)]
+        n += 1
+
+
+def _grid(
+    y0: int, y1: int, x0: int, x1: int, win: int, overlap: int, m: int, size: tuple[int, int]
+) -> list[Tile]:
+    """The tiles of a region (rows of :func:`_spans` by columns), in reading order; ``size`` = (Hp, Wp)."""
+    ys = _spans(y0, y1, size[0], win, overlap, m)
+    xs = _spans(x0, x1, size[1], win, overlap, m)
+    hy, wx = min(win, size[0]), min(win, size[1])
+    return [((ya, yb, xa, xb), (wy, wy + hy, wxs, wxs + wx)) for ya, yb, wy in ys for xa, xb, wxs in xs]
+
+
+def _same_shape(a: Tile, b: Tile, win: int) -> bool:
+    """Whether two tiles can share a batch: same window size, and ``a`` needs no further split."""
+    (_, (ay0, ay1, ax0, ax1)), (_, (by0, by1, bx0, bx1)) = a, b
+    small = max(ay1 - ay0, ax1 - ax0) <= win
+    return small and (ay1 - ay0, ax1 - ax0) == (by1 - by0, bx1 - bx0)
 
 
 def _cuts(a: int, b: int, tile: int, m: int) -> list[int]:
@@ -245,43 +361,47 @@ def _cuts(a: int, b: int, tile: int, m: int) -> list[int]:
     return [*range(a, b, max(step, m)), b]
 
 
-def _run_tile(
+def _run_windows(
     net: nn.Module,
     x: torch.Tensor,
-    core: tuple[int, int, int, int],
-    overlap: int,
+    tiles: list[Tile],
     scale: int,
     device: torch.device,
     dtype: torch.dtype,
-) -> torch.Tensor:
-    """Run one tile with its context and return the core of its output, float32 on the CPU."""
-    y0, y1, x0, x1 = core
-    hp, wp = x.shape[-2:]
-    iy0, iy1, ix0, ix1 = (
-        max(0, y0 - overlap),
-        min(hp, y1 + overlap),
-        max(0, x0 - overlap),
-        min(wp, x1 + overlap),
-    )
-    t = x[..., iy0:iy1, ix0:ix1].to(device=device, dtype=dtype)
-    if device.type == "cpu":
-        t = t.contiguous(memory_format=torch.channels_last)
+) -> list[tuple[Box, torch.Tensor]]:
+    """Run the tiles' windows as one batch; returns each core with its part of the output (views
+    of the network's output, on ``device`` in ``dtype``)."""
+    wins = [x[..., wy0:wy1, wx0:wx1] for _, (wy0, wy1, wx0, wx1) in tiles]
+    t = wins[0] if len(wins) == 1 else torch.cat(wins)  # (k*B, C, wh, ww)
+    layout = torch.channels_last if device.type == "cpu" else torch.preserve_format
+    t = t.to(device=device, dtype=dtype, memory_format=layout)
     with torch.inference_mode():
-        y = net(t)  # (B, 3, th*s, tw*s)
-    if y.shape[-2:] != ((iy1 - iy0) * scale, (ix1 - ix0) * scale):
-        raise ValueError(
-            f"network output {tuple(y.shape[-2:])} is not {scale}x its input {(iy1 - iy0, ix1 - ix0)}"
-        )
-    y = y[..., (y0 - iy0) * scale : (y1 - iy0) * scale, (x0 - ix0) * scale : (x1 - ix0) * scale]
-    y = y.float().cpu()
-    if not torch.isfinite(y).all():
+        y = net(t)  # (k*B, 3, wh*s, ww*s)
+    wh, ww = t.shape[-2:]
+    if y.shape[-2:] != (wh * scale, ww * scale):
+        raise ValueError(f"network output {tuple(y.shape[-2:])} is not {scale}x its input {(wh, ww)}")
+    b = x.shape[0]
+    pieces = []
+    for i, ((y0, y1, x0, x1), (wy0, _, wx0, _)) in enumerate(tiles):
+        crop = y[
+            i * b : (i + 1) * b,
+            :,
+            (y0 - wy0) * scale : (y1 - wy0) * scale,
+            (x0 - wx0) * scale : (x1 - wx0) * scale,
+        ]
+        pieces.append(((y0, y1, x0, x1), crop))
+    return pieces
+
+
+def _check_finite(piece: torch.Tensor, dtype: torch.dtype) -> None:
+    """Raise ``FloatingPointError`` when a tile's output holds NaN or infinity (one cheap reduction)."""
+    if not math.isfinite(float(piece.sum(dtype=torch.float32))):
         hint = (
             "the model's weights or input overflow float32"
             if dtype == torch.float32
             else "try --precision fp32"
         )
         raise FloatingPointError(f"the network produced non-finite values in {dtype}; {hint}")
-    return y
 
 
 def prepare_net(net: nn.Module, device: torch.device, dtype: torch.dtype) -> None:
@@ -304,14 +424,76 @@ def auto_tile(
     device: torch.device,
     dtype: torch.dtype,
     budget: float | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> int:
-    """Largest square tile core whose activations fit the memory budget.
+    """Tile core side for speed, within memory; the window is the core plus ``2 * overlap``.
 
-    The activation memory per input pixel is measured by running a 32x32 probe with forward
-    hooks (largest single activation, times 4 for tensors alive at once). The budget is 60 % of
-    free CUDA memory, or on other devices half the available RAM up to 4 GiB; ``budget`` (bytes)
-    lowers it. An image that fits gets one tile (the returned side covers it).
+    The network's largest activation per input pixel comes from a 32x32 probe (:func:`_bytes_per_px`).
+    On the CPU the window is at most ``cap``, the largest multiple of 32 whose largest activation
+    stays under :data:`CPU_ACTIVATION_BYTES` (and within memory); an image that fits is one window.
+    Otherwise a few window sizes are timed on this CPU and network, once
+    (:func:`gensr.infer.tuning.window_seconds`), and the window whose layout over this image
+    (number of windows x CPU seconds per window) costs least is used; ``cap`` when the network is
+    too slow to time. Tiles run one at a time on the CPU (at these windows, batches of 2 and 4 ran
+    5-30 % slower per pixel on the 2-core Xeon, 1 and 2 threads, fp32 and bf16). On GPUs the core
+    is :data:`GPU_TILE`, within 60 % of free memory (4 activations alive), and tiles are batched
+    (:func:`iter_bands`). ``budget`` (bytes) lowers the memory allowed.
+
+    Returns:
+        The core side; at least ``max(h, w)`` when the image is one window.
     """
+    m = size_multiple(net)
+    smallest = _smallest_window(overlap, m)
+    cap = window_cap(net, scale=scale, overlap=overlap, device=device, dtype=dtype, budget=budget)
+    if max(h, w) <= cap:
+        return max(h, w)  # one window: no overlap to recompute
+    if device.type != "cpu":
+        return cap - 2 * overlap
+    from gensr.infer.tuning import window_seconds
+
+    seconds = window_seconds(net, overlap=overlap, dtype=dtype, cap=cap, notify=notify)
+    if not seconds:
+        return cap - 2 * overlap
+
+    def cost(p: int) -> float:  # the image's layout in windows of p, each timed as a p x p call
+        n = len(_spans(0, h, h, p, overlap, m)) * len(_spans(0, w, w, p, overlap, m))
+        return n * seconds[p] * min(p, h) * min(p, w) / (p * p)
+
+    return min((p for p in seconds if p >= smallest), key=cost, default=cap) - 2 * overlap
+
+
+def window_cap(
+    net: nn.Module,
+    *,
+    scale: int,
+    overlap: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    budget: float | None = None,
+) -> int:
+    """The largest automatic window (input pixels a side) for ``net`` on ``device``.
+
+    CPU: the largest multiple of 32 whose largest activation stays under :data:`CPU_ACTIVATION_BYTES`;
+    GPUs: :data:`GPU_TILE` plus the overlap; both within memory (``budget`` bytes lowers it).
+    """
+    m = size_multiple(net)
+    align = math.lcm(WINDOW_ALIGN, m)
+    bytes_per_px = _bytes_per_px(net, scale=scale, device=device, dtype=dtype)
+    available = _memory_budget(device) if budget is None else min(budget, _memory_budget(device))
+    memory = int(math.sqrt(available / (4 * bytes_per_px)))
+    smallest = _smallest_window(overlap, m)
+    if device.type != "cpu":
+        return max(smallest, min(GPU_TILE + 2 * overlap, memory) // align * align)
+    return max(smallest, min(int(math.sqrt(CPU_ACTIVATION_BYTES / bytes_per_px)), memory) // 32 * 32)
+
+
+def _smallest_window(overlap: int, m: int) -> int:
+    align = math.lcm(WINDOW_ALIGN, m)
+    return -(-(2 * overlap + max(MIN_AUTO_TILE, 2 * align)) // align) * align
+
+
+def _bytes_per_px(net: nn.Module, *, scale: int, device: torch.device, dtype: torch.dtype) -> float:
+    """Bytes of the network's largest single activation per input pixel (a 32x32 probe with hooks)."""
     m = size_multiple(net)
     probe = max(32 // m, 1) * m
     largest = 0
@@ -329,13 +511,14 @@ def auto_tile(
     finally:
         for hd in handles:
             hd.remove()
-    bytes_per_px = 4 * max(largest, 3 * scale * scale * probe * probe) / (probe * probe)
-    bytes_per_px *= torch.finfo(dtype).bits / 8
-    available = _memory_budget(device) if budget is None else min(budget, _memory_budget(device))
-    side = int(math.sqrt(available / bytes_per_px)) - 2 * overlap
-    if side >= max(h, w):
-        return max(h, w)
-    return max(m, MIN_TILE, side // m * m)
+    per_px = max(largest, 3 * scale * scale * probe * probe) / (probe * probe)  # elements per input pixel
+    return per_px * torch.finfo(dtype).bits / 8
+
+
+def _gpu_batch(net: nn.Module, win: int, *, scale: int, device: torch.device, dtype: torch.dtype) -> int:
+    """Windows per call on a GPU: as many as fit 60 % of free memory (4 activations alive), at most 8."""
+    per_window = 4 * _bytes_per_px(net, scale=scale, device=device, dtype=dtype) * win * win
+    return int(max(1, min(MAX_BATCH, _memory_budget(device) // max(per_window, 1))))
 
 
 def _memory_budget(device: torch.device) -> float:

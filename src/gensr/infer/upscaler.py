@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
 from gensr.imageio import Image
 from gensr.infer.alpha import fill_transparent, upscale_alpha
-from gensr.infer.devices import resolve_device, resolve_precision
+from gensr.infer.devices import choose_precision, resolve_device
 from gensr.infer.tiling import Progress, band_plan, iter_bands, prepare_net, run_tiles
 
 ALPHA_METHODS = ("bicubic", "net")
@@ -22,10 +22,19 @@ class Upscaler:
         net: the generator (moved to the device and precision once, here).
         scale: its factor; None reads ``net.hparams["scale"]`` or ``net.scale``.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or a device.
-        precision: ``fp32`` (default), ``bf16``, ``fp16`` (CUDA only), or a dtype.
-        tile: tile side in input pixels; None = automatic.
+        precision: ``fp32`` (default), ``auto`` (bf16 where the device computes it natively, else
+            fp32), ``bf16`` (fp32 where it is not native; :attr:`precision_note` says so),
+            ``fp16`` (CUDA only), or a dtype.
+        tile: tile core side in input pixels; None = automatic (for speed, see
+            :func:`gensr.infer.tiling.auto_tile`); 0 = the whole image in one piece.
         overlap: tile context in input pixels; None = from the network's depth.
+        batch: tiles per network call; None = automatic (1 on the CPU).
         alpha: ``bicubic`` (default) or ``net`` (alpha run through the network as grey).
+        notify: told (one line) when tile windows are timed for this machine, once.
+
+    Attributes:
+        dtype: the precision the network runs in.
+        precision_note: why ``dtype`` differs from the precision asked for, or None.
     """
 
     def __init__(
@@ -37,17 +46,23 @@ class Upscaler:
         precision: str | torch.dtype = "fp32",
         tile: int | None = None,
         overlap: int | None = None,
+        batch: int | None = None,
         alpha: str = "bicubic",
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
-        self.dtype = resolve_precision(precision, self.device)
+        self.dtype, self.precision_note = choose_precision(precision, self.device)
         if scale is None:
             scale = int(getattr(net, "hparams", {}).get("scale", getattr(net, "scale", 0)))
         if scale < 1:
             raise ValueError("scale unknown: pass scale= for a network without hparams['scale']")
         if alpha not in ALPHA_METHODS:
             raise ValueError(f"unknown alpha method {alpha!r}; use {', '.join(ALPHA_METHODS)}")
+        for name, value in (("tile", tile), ("overlap", overlap), ("batch", batch)):
+            if value is not None and value < (1 if name == "batch" else 0):
+                raise ValueError(f"{name} must be {'>= 1' if name == 'batch' else '>= 0'}, got {value}")
         self.net, self.scale, self.tile, self.overlap, self.alpha = net, scale, tile, overlap, alpha
+        self.batch, self.notify = batch, notify
         prepare_net(net, self.device, self.dtype)
 
     def upscale_tensor(self, lr: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
@@ -60,7 +75,9 @@ class Upscaler:
             overlap=self.overlap,
             device=self.device,
             dtype=self.dtype,
+            batch=self.batch,
             progress=progress,
+            notify=self.notify,
         )
 
     def upscale(self, image: Image, progress: Progress | None = None) -> Image:
@@ -93,6 +110,7 @@ class Upscaler:
             overlap=self.overlap,
             device=self.device,
             dtype=self.dtype,
+            notify=self.notify,
         )
 
         def bands(x: torch.Tensor, progress: Progress | None = None) -> Iterator[torch.Tensor]:
@@ -105,6 +123,7 @@ class Upscaler:
                 device=self.device,
                 dtype=self.dtype,
                 band_rows=rows,
+                batch=self.batch,
                 progress=progress,
             )
 
@@ -135,11 +154,13 @@ def tile_upscale(
     overlap: int | None = None,
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype = torch.float32,
+    batch: int | None = None,
     progress: Progress | None = None,
 ) -> torch.Tensor:
     """One-call form of :meth:`Upscaler.upscale_tensor`: (B, 3, H, W) -> (B, 3, H*s, W*s) on the CPU.
 
     ``net`` is moved to ``device`` and ``dtype`` in place (as ``nn.Module.to`` does) and set to eval mode.
+    ``tile``, ``overlap``, ``batch`` and ``dtype`` (a precision) are as in :class:`Upscaler`.
     """
-    up = Upscaler(net, scale=scale, device=device, precision=dtype, tile=tile, overlap=overlap)
+    up = Upscaler(net, scale=scale, device=device, precision=dtype, tile=tile, overlap=overlap, batch=batch)
     return up.upscale_tensor(lr, progress)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gensr.imageio.video import Frames, VideoReader
 from gensr.imageio.video_write import EncodeOptions, write_video
-from gensr.infer.tiling import auto_tile, default_overlap, size_multiple
+from gensr.infer.tiling import auto_tile, default_overlap, size_multiple, window_cap
 from gensr.infer.upscaler import Upscaler
 
 MAX_BATCH = 8
@@ -61,8 +61,8 @@ def frames_per_batch(up: Upscaler, height: int, width: int) -> tuple[int, int]:
     if tile < side:
         return 1, tile
     if up.tile is None:
-        cap = auto_tile(up.net, 1 << 16, 1 << 16, scale=up.scale, overlap=o, device=up.device, dtype=up.dtype)
-        budget = min(PIXELS_PER_CALL, cap * cap)
+        cap = window_cap(up.net, scale=up.scale, overlap=o, device=up.device, dtype=up.dtype)
+        budget = min(PIXELS_PER_CALL, cap * cap)  # a call's pixels: no more than the largest tile window
     else:
         budget = PIXELS_PER_CALL
     return max(1, min(MAX_BATCH, budget // (height * width))), tile

@@ -1,7 +1,10 @@
 """Model files: safetensors + metadata (:mod:`~gensr.models.modelfile`), the built-in models and the
 user cache (:mod:`~gensr.models.builtin`), imports of third-party weights (:mod:`~gensr.models.pth`
 for PyTorch ``.pth`` files, :mod:`~gensr.models.ncnn` for ncnn graphs), and exports
-(:mod:`~gensr.models.ncnn_export`, :mod:`~gensr.models.onnx_export`; imported on use)."""
+(:mod:`~gensr.models.ncnn_export`, :mod:`~gensr.models.onnx_export`; imported on use).
+
+Importing this package does not import torch (``gensr models`` only reads file headers);
+:func:`load_model` and :func:`save_model` import it when called."""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from gensr.models.modelfile import (
     ModelFileError,
     ModelInfo,
     load_model,
+    parameter_count,
+    peek_model_info,
     read_model_info,
     save_model,
 )
@@ -32,6 +37,8 @@ __all__ = [
     "cache_dir",
     "list_models",
     "load_model",
+    "parameter_count",
+    "peek_model_info",
     "read_model_info",
     "resolve_model",
     "save_model",

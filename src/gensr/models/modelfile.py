@@ -11,20 +11,18 @@ Metadata keys (all strings, as safetensors requires):
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors import safe_open
-from safetensors.torch import save
-from torch import nn
-
-from gensr.archs import arch_name
-from gensr.imageio import atomic_write
-from gensr.models.trust import build_checked, check_hparams, check_shapes, expected_shapes
+if TYPE_CHECKING:  # torch is imported by the functions that build or check networks, so that
+    import torch  # `gensr models` (which only reads headers: peek_model_info) starts without it
+    from torch import nn
 
 FORMAT_VERSION = "1"
+MAX_HEADER = 100_000_000
+"""Largest safetensors JSON header :func:`read_header` reads (the limit of the safetensors library)."""
 
 
 class ModelFileError(ValueError):
@@ -46,7 +44,7 @@ def save_model(
     net: nn.Module,
     *,
     info: dict[str, Any] | None = None,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
 ) -> None:
     """Write ``net`` (a gensr generator) as a safetensors model file, atomically.
 
@@ -54,8 +52,15 @@ def save_model(
         path: destination ``.safetensors`` file.
         net: a generator from :data:`gensr.archs.GENERATORS` (carries ``hparams``).
         info: provenance stored as JSON (recipe, data, metrics, config, ...).
-        dtype: storage dtype of floating-point tensors (``torch.float16`` halves the size).
+        dtype: storage dtype of floating-point tensors (default float32; ``torch.float16`` halves the size).
     """
+    import torch
+    from safetensors.torch import save
+
+    from gensr.archs import arch_name
+    from gensr.imageio import atomic_write
+
+    dtype = torch.float32 if dtype is None else dtype
     arch = arch_name(net)
     hparams: dict[str, Any] = dict(net.hparams)  # type: ignore[arg-type]
     tensors = {
@@ -82,6 +87,8 @@ def read_model_info(path: str | Path) -> ModelInfo:
             generator gensr can build (unknown keys, wrong types, sizes over gensr's bounds, a
             ``scale`` that disagrees with the network's); the message names the file.
     """
+    from gensr.models.trust import check_hparams
+
     path = Path(path)
     meta = _open(path, lambda f: f.metadata() or {})
     if meta.get("gensr.format") != FORMAT_VERSION or "arch" not in meta:
@@ -105,8 +112,9 @@ def read_model_info(path: str | Path) -> ModelInfo:
     return ModelInfo(arch=meta["arch"], hparams=hparams, scale=int(hparams["scale"]), info=info)
 
 
-def load_model(path: str | Path, *, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, ModelInfo]:
-    """Rebuild the network stored in a gensr model file; returns it in eval mode on the CPU.
+def load_model(path: str | Path, *, dtype: torch.dtype | None = None) -> tuple[nn.Module, ModelInfo]:
+    """Rebuild the network stored in a gensr model file; returns it in eval mode on the CPU
+    (in ``dtype``, default float32).
 
     The metadata, the shape and type of every tensor (from the header) and the parameter count
     are checked before any tensor is read (:mod:`gensr.models.trust`); the weights must be finite.
@@ -114,6 +122,11 @@ def load_model(path: str | Path, *, dtype: torch.dtype = torch.float32) -> tuple
     Raises:
         ModelFileError: as :func:`read_model_info`, or weights that do not fit the network.
     """
+    import torch
+
+    from gensr.models.trust import build_checked, check_shapes, expected_shapes
+
+    dtype = torch.float32 if dtype is None else dtype
     path = Path(path)
     info = read_model_info(path)
     try:
@@ -147,6 +160,8 @@ def _error(path: Path, reason: str) -> ModelFileError:
 
 def _open(path: Path, read: Any) -> Any:
     """``read(f)`` on the safetensors file opened with ``safe_open``, errors named with the file."""
+    from safetensors import safe_open
+
     try:
         with safe_open(str(path), framework="pt") as f:
             return read(f)
@@ -172,3 +187,67 @@ def _json(meta: dict[str, str], key: str, default: str | None = None) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError) as e:
         raise ValueError(f"metadata {key!r} is not valid JSON ({str(e).splitlines()[0]})") from None
+
+
+def read_header(path: str | Path) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """The metadata and the tensor table (name -> dtype, shape, offsets) of a safetensors file.
+
+    Parses the file's JSON header directly (8-byte little-endian length, then JSON), without
+    torch or numpy, so that listing models starts fast.
+
+    Raises:
+        ModelFileError: missing file, or not a safetensors header.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+            (n,) = struct.unpack("<Q", head) if len(head) == 8 else (-1,)
+            if not 2 <= n <= MAX_HEADER:
+                raise ValueError("no safetensors header")
+            table = json.loads(f.read(n))
+            if not isinstance(table, dict):
+                raise ValueError("the header is not a JSON object")
+    except FileNotFoundError:
+        raise _error(path, "no such model file") from None
+    except IsADirectoryError:
+        raise _error(path, "is a folder, not a model file") from None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise _error(path, f"not a readable safetensors file ({str(e).splitlines()[0][:200]})") from None
+    meta = table.pop("__metadata__", None)
+    return (meta if isinstance(meta, dict) else {}), table
+
+
+def peek_model_info(path: str | Path) -> ModelInfo:
+    """What a model file's header says (arch, hyperparameters, scale, info), for listing: no torch.
+
+    Only the format is checked; :func:`read_model_info` checks the hyperparameters against the
+    architecture (and needs torch), :func:`load_model` everything.
+
+    Raises:
+        ModelFileError: not a gensr model file, or unreadable metadata.
+    """
+    path = Path(path)
+    meta = read_header(path)[0]
+    if meta.get("gensr.format") != FORMAT_VERSION or not isinstance(meta.get("arch"), str):
+        raise _error(
+            path, "not a gensr model file (no gensr.format/arch metadata; gensr import converts others)"
+        )
+    try:
+        hparams, info = _json(meta, "hparams"), _json(meta, "info", "{}")
+        if not isinstance(hparams, dict) or not isinstance(info, dict):
+            raise ValueError("metadata 'hparams' and 'info' must be JSON objects")
+        return ModelInfo(arch=meta["arch"], hparams=hparams, scale=int(meta.get("scale", "")), info=info)
+    except ValueError as e:
+        raise _error(path, str(e)) from None
+
+
+def parameter_count(path: str | Path) -> int:
+    """Number of weights stored in a safetensors file, from its header (no torch needed)."""
+    total = 0
+    for entry in read_header(path)[1].values():
+        n = 1
+        for d in entry.get("shape", []) if isinstance(entry, dict) else []:
+            n *= int(d)
+        total += n
+    return total
