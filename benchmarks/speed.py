@@ -129,11 +129,12 @@ def _phases(spec: dict[str, Any]) -> dict[str, Any]:
     mark("tiled network")
     write_image(spec["out"], sr, overwrite=True, quality=95)
     mark("encode + write (float -> JPEG)")
-    from gensr.infer.tiling import auto_window, default_overlap
+    from gensr.infer.tiling import auto_tile, default_overlap
 
     ov = default_overlap(net)
     hw = (img.height, img.width)
-    win, _ = auto_window(net, *hw, scale=info.scale, overlap=ov, device=up.device, dtype=up.dtype)
+    core = auto_tile(net, *hw, scale=info.scale, overlap=ov, device=up.device, dtype=up.dtype)
+    win = core + 2 * ov if core < max(hw) else max(hw)  # the window side (or the whole image)
     return {"marks": marks, "window": win, "overlap": ov, "dtype": str(up.dtype).removeprefix("torch.")}
 
 

@@ -27,6 +27,7 @@ from gensr.archs.base import (
     Stage,
     chain_radius,
     check_choice,
+    on_meta,
     store_hparams,
     upconv,
     upsample_factors,
@@ -106,6 +107,8 @@ class SRVGGNetCompact(nn.Module):
         passes its signal on, and the small last conv starts the net near its nearest-neighbour skip.
         (The recipe that trained the built-in ``gensr-compact-x4``.)
         """
+        if on_meta(self):
+            return
         slope = {"prelu": 0.25, "relu": 0.0, "leakyrelu": 0.1}[act_type]
         convs = [m for m in self.body if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
         for m in convs:
