@@ -295,9 +295,10 @@ def test_auto_tile_is_sized_for_speed_not_the_whole_image(
     stored = json.loads((tmp_path / "tuning.json").read_text())
     assert list(next(iter(stored.values()))["cpu_seconds"]) == ["128", "192", "256", "288"]
     assert "float32; overlap 18" in next(iter(stored))
-    # per image, the cheapest layout: 520 px fits 2x2 windows of 288 (4 x 1.08e-2 s) better than 4x4 of 192
-    # (16 x 3.7e-3 s) or 3x3 of 256 (9 x 6.6e-3 s); 500 px fits 3x3 of 192 (9 x 3.7e-3 s) best
-    assert core(520, 520) == 288 - 2 * 18
+    # per image, the cheapest layout, windows shrunk to the fewest that cover it (fit_window): 520 px
+    # needs 3x3 windows of 256 px, and 200 px windows do with 9 x 4.0e-3 s, less than 2x2 shrunk 288s
+    # (4 x 1.02e-2 s); 500 px: 3x3 of 192 (9 x 3.7e-3 s)
+    assert core(520, 520) == 200 - 2 * 18
     assert core(500, 500) == 192 - 2 * 18
     assert core(280, 200) == 280  # fits one window: the whole image, no overlap to recompute
     assert len(timed) == 1
@@ -307,6 +308,16 @@ def test_auto_tile_is_sized_for_speed_not_the_whole_image(
     net.float()
     monkeypatch.setattr(tiling, "_memory_budget", lambda device: 4 * 64 * 4 * 100**2)
     assert core(3000, 2000, overlap=3) == 96 - 2 * 3  # within memory
+
+
+def test_fit_window_keeps_the_count_with_fewer_pixels() -> None:
+    for h, w, p, ov in [(750, 1000, 320, 18), (2000, 3000, 256, 18), (520, 520, 288, 18), (97, 4000, 128, 5)]:
+        s = tiling.fit_window(h, w, p, overlap=ov, m=1, align=8)
+        assert s <= p and s % 8 == 0 or s == p
+        for n in (h, w):
+            assert len(tiling._spans(0, n, n, s, ov, 1)) == len(tiling._spans(0, n, n, p, ov, 1))
+    assert tiling.fit_window(750, 1000, 320, overlap=18, m=1, align=8) == 280  # 4 x 3 windows either way
+    assert tiling.fit_window(750, 1000, 320, overlap=18, m=4, align=8) % 4 == 0
 
 
 def test_networks_too_slow_to_time_get_the_largest_window(
