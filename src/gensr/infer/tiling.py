@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -511,8 +512,23 @@ def _smallest_window(overlap: int, m: int) -> int:
     return -(-(2 * overlap + max(MIN_AUTO_TILE, 2 * align)) // align) * align
 
 
+_PROBED: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, str, torch.dtype], float]] = (
+    weakref.WeakKeyDictionary()
+)
+""":func:`_bytes_per_px` per network, so a folder of images probes each network once."""
+
+
 def _bytes_per_px(net: nn.Module, *, scale: int, device: torch.device, dtype: torch.dtype) -> float:
-    """Bytes of the network's largest single activation per input pixel (a 32x32 probe with hooks)."""
+    """Bytes of the network's largest single activation per input pixel (a 32x32 probe with hooks,
+    once per network, scale, device and dtype)."""
+    known = _PROBED.setdefault(net, {})
+    key = (scale, str(device), dtype)
+    if key not in known:
+        known[key] = _probe_bytes_per_px(net, scale=scale, device=device, dtype=dtype)
+    return known[key]
+
+
+def _probe_bytes_per_px(net: nn.Module, *, scale: int, device: torch.device, dtype: torch.dtype) -> float:
     m = size_multiple(net)
     probe = max(32 // m, 1) * m
     largest = 0
