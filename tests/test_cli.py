@@ -63,13 +63,11 @@ def test_usage_errors_stay_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="flaky, known bug: a SIGINT in the first second of a run is sometimes swallowed during the "
-    "imports (the run then completes with exit 0); kept to be fixed, see the closing note of stop 7"
-)
-def test_ctrl_c_while_torch_imports_is_exit_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize("delay", [0.15, 0.3, 0.6, 1.0])
+def test_ctrl_c_while_torch_imports_is_exit_130(tmp_path: Path, delay: float) -> None:
     """A real process: SIGINT soon after start lands in the imports or in the work that follows them
-    (an upscale of the bundled photo takes over a second); either way one line and exit 130."""
+    (an upscale of the bundled photo takes over a second); either way one line and exit 130, even
+    where a library swallows the KeyboardInterrupt (:mod:`gensr.interrupts`)."""
     env = {**os.environ, "GENSR_CACHE": str(tmp_path)}
     p = subprocess.Popen(
         [sys.executable, "-m", "gensr", "upscale", "--sample", "-o", str(tmp_path / "out"), "--engine=torch"],
@@ -78,10 +76,12 @@ def test_ctrl_c_while_torch_imports_is_exit_130(tmp_path: Path) -> None:
         env=env,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    time.sleep(0.3)
+    time.sleep(delay)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     text = err.decode()
-    assert p.returncode == 130 and "Traceback" not in text, text
+    # 130, or ended by the SIGINT itself (Python does that when the interrupt lands during its own
+    # shutdown): shells report both as 130
+    assert p.returncode in (130, -signal.SIGINT) and "Traceback" not in text, text
     assert text.strip().splitlines()[-1] in ("gensr: interrupted", "gensr upscale: interrupted"), text
     assert not list((tmp_path / "out").glob("*.jpg"))  # nothing half-written

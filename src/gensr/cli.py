@@ -10,14 +10,10 @@ only the standard library at first, so that Ctrl-C while torch is still importin
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType, ModuleType
+from types import ModuleType
 
-from gensr import __version__
+from gensr import __version__, interrupts
 
 
 def build_parser(commands: list[ModuleType] | None = None) -> argparse.ArgumentParser:
@@ -60,47 +56,26 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr)  # noqa: T201
 
 
-@contextmanager
-def _counted_interrupts() -> Iterator[list[int]]:
-    """Count SIGINTs while the block runs (main thread, Python's default handler only); each still
-    raises KeyboardInterrupt as usual. Yields a one-item list holding the count."""
-    seen = [0]
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield seen  # someone else (a test harness, an embedding program) handles Ctrl-C
-        return
-
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
-        seen[0] += 1
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield seen
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = _wants_debug(argv)
-    with _counted_interrupts() as interrupts:
-        return _main(argv, debug, interrupts)
+    with interrupts.counted():
+        return _main(argv, debug)
 
 
-def _main(argv: list[str], debug: bool, interrupts: list[int]) -> int:
+def _main(argv: list[str], debug: bool) -> int:
     where = "gensr"
     try:
         args = build_parser().parse_args(argv)  # imports the commands (and torch)
         where = f"gensr {args.command}"
-        return int(args._run(args))
+        code = int(args._run(args))
+        interrupts.check()  # a Ctrl-C some library swallowed: the user still asked to stop
+        return code
     except KeyboardInterrupt:
         _say(f"{where}: interrupted")
         return 130
     except Exception as e:
-        if interrupts[0] and not debug:
+        if interrupts.pending() and not debug:
             # a Ctrl-C that some library caught half-way (torch's import turns a second import of itself
             # into an ImportError): what the user did was interrupt, so say that
             _say(f"{where}: interrupted")

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from gensr import interrupts
+
 NAME = "export"
 HELP = (
     "Export a gensr model to ONNX (dynamic size) or to ncnn (.param + .bin, as Real-ESRGAN's released files)."
@@ -78,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         except ExportDependencyError as e:
             return _fail(str(e), 2)
         except Exception as e:  # noqa: BLE001 - torch.export/onnx raise many types; one line, exit 1
+            interrupts.check()
             return _fail(f"{targets[0]}: ONNX export of {path.name} failed: {str(e).splitlines()[0]}", 1)
         size = targets[0].stat().st_size / 1e6
         print(  # noqa: T201

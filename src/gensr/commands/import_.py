@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import nn
 
+from gensr import interrupts
 from gensr.messages import reason, shown
 
 NAME = "import"
@@ -140,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
                 info["source_bin"] = job.bin.name
             save_model(dest, net, info=info, dtype=dtype)
         except Exception as e:  # noqa: BLE001 - one model's failure, whatever it is, is that model's line
+            interrupts.check()
             text = reason(e)
             msg = text if text.startswith(shown(job.path)) else f"{shown(job.label)}: {text}"
             print(f"gensr import: {msg}", file=sys.stderr)  # noqa: T201

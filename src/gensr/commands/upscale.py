@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gensr import interrupts
 from gensr.budget import memory_problem, parse_pixels
 from gensr.commands import upscale_inputs, upscale_video
 from gensr.commands.upscale_inputs import Job
@@ -209,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
     except EngineError as e:
         return _usage(str(e))
     except Exception as e:  # noqa: BLE001 - any failure to find or load the model is a usage error
+        interrupts.check()  # unless it was a Ctrl-C that a library turned into an error
         return _usage(
             reason(e) if isinstance(e, ValueError) else f"{shown(args.model or 'model')}: {reason(e)}"
         )
@@ -272,10 +274,12 @@ def _run_jobs(
     written: dict[Path, Path] = {}
     files = tqdm(jobs, desc="images", unit="img", file=sys.stderr, disable=disable, dynamic_ncols=True)
     for job in files:
+        interrupts.check()  # a Ctrl-C swallowed during the imports or the last input stops here
         t0 = time.perf_counter()
         try:
             done = _run_job(args, up, job, out, file_target, skip, written, disable)
         except Exception as e:  # noqa: BLE001 - one input's failure, whatever it is, is that input's line
+            interrupts.check()
             text = reason(e)  # an ImageReadError names the file already
             _say(f"gensr: {tag}{text if text.startswith(shown(job.src)) else f'{shown(job.src)}: {text}'}")
             counts["failed"] += 1

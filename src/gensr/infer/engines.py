@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from gensr import interrupts
+
 ENGINES = ("auto", "torch", "onnxruntime")
 MEASURE_SIZE = 128
 """Side of the square input tile :func:`measure_engines` times (a typical CPU tile core)."""
@@ -274,6 +276,7 @@ def choose_engine(
         try:
             entry = store_measurement(measure_engines())
         except Exception as e:  # noqa: BLE001 - a failed measurement must not stop the upscale
+            interrupts.check()  # but a Ctrl-C that the exporter turned into an error does
             if say is not None:
                 why = str(e).splitlines()[0] if str(e) else type(e).__name__
                 say(f"gensr: engine auto: could not measure onnxruntime ({why}); using torch")
