@@ -14,6 +14,7 @@ from gensr.infer import (
     auto_tile,
     choose_precision,
     fill_transparent,
+    layout,
     pad_to_multiple,
     resolve_device,
     resolve_precision,
@@ -310,16 +311,6 @@ def test_auto_tile_is_sized_for_speed_not_the_whole_image(
     assert core(3000, 2000, overlap=3) == 96 - 2 * 3  # within memory
 
 
-def test_fit_window_keeps_the_count_with_fewer_pixels() -> None:
-    for h, w, p, ov in [(750, 1000, 320, 18), (2000, 3000, 256, 18), (520, 520, 288, 18), (97, 4000, 128, 5)]:
-        s = tiling.fit_window(h, w, p, overlap=ov, m=1, align=8)
-        assert s <= p and s % 8 == 0 or s == p
-        for n in (h, w):
-            assert len(tiling._spans(0, n, n, s, ov, 1)) == len(tiling._spans(0, n, n, p, ov, 1))
-    assert tiling.fit_window(750, 1000, 320, overlap=18, m=1, align=8) == 280  # 4 x 3 windows either way
-    assert tiling.fit_window(750, 1000, 320, overlap=18, m=4, align=8) % 4 == 0
-
-
 def test_networks_too_slow_to_time_get_the_largest_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -378,7 +369,7 @@ def test_tiles_share_one_window_size_and_batch_exactly() -> None:
     batched = CountingNet(inner)
     out = tile_upscale(batched, x, scale=2, tile=8, overlap=3, batch=4)
     assert (out - ref).abs().max() <= 1e-5
-    ny, nx = len(tiling._spans(0, 37, 37, 16, 3, 1)), len(tiling._spans(0, 29, 29, 16, 3, 1))
+    ny, nx = len(layout.spans(0, 37, 37, 16, 3, 1)), len(layout.spans(0, 29, 29, 16, 3, 1))
     assert len(one.shapes) == ny * nx  # batches stay within a band (a row of windows)
     assert len(batched.shapes) == ny * -(-nx // 4) and batched.shapes[0][0] == 2 * min(4, nx)
 

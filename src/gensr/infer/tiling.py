@@ -15,7 +15,6 @@ page-fault on every layer. All tiles of a band run on windows of one size, so th
 
 from __future__ import annotations
 
-import itertools
 import math
 import weakref
 from collections.abc import Callable, Iterator
@@ -24,6 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gensr.infer import layout
+from gensr.infer.layout import Box
 from gensr.padding import pad_to_multiple
 
 MAX_AUTO_OVERLAP = 32
@@ -57,9 +58,6 @@ _OOM: type[Exception] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemor
 
 Progress = Callable[[int, int], None]
 """``progress(done_pixels, total_pixels)`` over the (padded) low-resolution image."""
-
-Box = tuple[int, int, int, int]
-"""``(y0, y1, x0, x1)`` in low-resolution pixels."""
 
 
 def size_multiple(net: nn.Module) -> int:
@@ -199,19 +197,19 @@ def iter_bands(
     batch = max(1, batch)
     rows = None if band_rows is None else max(m, band_rows // m * m)
     done = 0
-    for (ya, yb, wy), wy_span in _bands(hp, win, overlap, m, rows):
+    for (ya, yb, wy), wy_span in layout.bands(hp, win, overlap, m, rows):
         band: torch.Tensor | None = None
         pending = [
             ((ya, yb, xa, xb), (wy, wy + wy_span, wx, wx + min(win, wp)))
-            for xa, xb, wx in reversed(_spans(0, wp, wp, win, overlap, m))
+            for xa, xb, wx in reversed(layout.spans(0, wp, wp, win, overlap, m))
         ]
         while pending:
             core, window = pending.pop()
             if max(window[1] - window[0], window[3] - window[2]) > win:
-                pending.extend(reversed(_grid(*core, win, overlap, m, (hp, wp))))
+                pending.extend(reversed(layout.grid(*core, win, overlap, m, (hp, wp))))
                 continue
             group = [(core, window)]
-            while len(group) < batch and pending and _same_shape(pending[-1], group[0], win):
+            while len(group) < batch and pending and layout.same_shape(pending[-1], group[0], win):
                 group.append(pending.pop())
             oom = False
             try:
@@ -290,82 +288,10 @@ def _grid_overlap(net: nn.Module, overlap: int | None) -> int:
     return -(-overlap // m) * m  # tiles must start on the network's grid
 
 
-Tile = tuple[Box, Box]
-"""A tile core and its window ``(wy0, wy1, wx0, wx1)``, both in low-resolution pixels."""
-
-
-def _bands(
-    hp: int, win: int, overlap: int, m: int, rows: int | None
-) -> list[tuple[tuple[int, int, int], int]]:
-    """The bands of an image ``hp`` rows tall: ``((core0, core1, window0), window_rows)`` each.
-
-    A band is a row of windows (:func:`_spans`), or, where that would exceed ``rows`` input rows,
-    ``rows`` tall cores with windows ``rows + 2 overlap`` tall, all of one size.
-    """
-    spans = _spans(0, hp, hp, win, overlap, m)
-    if rows is None or all(b - a <= rows for a, b, _ in spans):
-        return [(s, min(win, hp)) for s in spans]
-    span = min(hp, rows + 2 * overlap)
-    return [
-        ((a, b, min(max(a - overlap, 0), hp - span) // m * m), span)
-        for a, b in itertools.pairwise(_cuts(0, hp, rows, m))
-    ]
-
-
-def _spans(a: int, b: int, length: int, win: int, overlap: int, m: int) -> list[tuple[int, int, int]]:
-    """Cover ``[a, b)`` of an axis of ``length`` with windows of one size; ``(core0, core1, window0)`` each.
-
-    Windows are ``win`` long (``length`` when shorter), start on multiples of ``m``, reach
-    ``overlap`` beyond ``[a, b)`` where the axis allows, and are spread evenly; neighbouring cores
-    meet in the middle of their windows' overlap, so every core has at least ``overlap`` of
-    context inside its window (or the image border). As few windows as that allows.
-    """
-    span = min(win, length)
-    first = min(max(a - overlap, 0), length - span) // m * m
-    last = -(-min(max(b + overlap - span, 0), length - span) // m) * m
-    if last <= first or span == length:
-        return [(a, b, first)]
-    n = 2
-    while True:
-        starts = [first + round(k * (last - first) / (n - 1) / m) * m for k in range(n)]
-        cuts = [a] + [(s + span + t) // 2 // m * m for s, t in itertools.pairwise(starts)] + [b]
-        ok = all(
-            (c0 - s >= overlap or s == 0) and (s + span - c1 >= overlap or s + span == length) and c0 < c1
-            for s, c0, c1 in zip(starts, cuts, cuts[1:], strict=False)
-        )
-        if ok:
-            return [(c0, c1, s) for s, c0, c1 in zip(starts, cuts, cuts[1:], strict=False)]
-        n += 1
-
-
-def _grid(
-    y0: int, y1: int, x0: int, x1: int, win: int, overlap: int, m: int, size: tuple[int, int]
-) -> list[Tile]:
-    """The tiles of a region (rows of :func:`_spans` by columns), in reading order; ``size`` = (Hp, Wp)."""
-    ys = _spans(y0, y1, size[0], win, overlap, m)
-    xs = _spans(x0, x1, size[1], win, overlap, m)
-    hy, wx = min(win, size[0]), min(win, size[1])
-    return [((ya, yb, xa, xb), (wy, wy + hy, wxs, wxs + wx)) for ya, yb, wy in ys for xa, xb, wxs in xs]
-
-
-def _same_shape(a: Tile, b: Tile, win: int) -> bool:
-    """Whether two tiles can share a batch: same window size, and ``a`` needs no further split."""
-    (_, (ay0, ay1, ax0, ax1)), (_, (by0, by1, bx0, bx1)) = a, b
-    small = max(ay1 - ay0, ax1 - ax0) <= win
-    return small and (ay1 - ay0, ax1 - ax0) == (by1 - by0, bx1 - bx0)
-
-
-def _cuts(a: int, b: int, tile: int, m: int) -> list[int]:
-    """Edges splitting ``[a, b)`` into near-equal parts no longer than ``tile``, on multiples of ``m``."""
-    n = -(-(b - a) // tile)
-    step = -(-(b - a) // n // m) * m if n > 1 else b - a
-    return [*range(a, b, max(step, m)), b]
-
-
 def _run_windows(
     net: nn.Module,
     x: torch.Tensor,
-    tiles: list[Tile],
+    tiles: list[layout.Tile],
     scale: int,
     device: torch.device,
     dtype: torch.dtype,
@@ -457,29 +383,17 @@ def auto_tile(
         return cap - 2 * overlap
 
     align = math.lcm(WINDOW_ALIGN, m)
-    fitted = {p: fit_window(h, w, p, overlap=overlap, m=m, align=align) for p in seconds if p >= smallest}
+    fitted = {
+        p: layout.fit_window(h, w, p, overlap=overlap, m=m, align=align) for p in seconds if p >= smallest
+    }
 
     def cost(p: int) -> float:  # the image's windows, shrunk to fit, at the CPU seconds per pixel of p x p
         s = fitted[p]
-        n = len(_spans(0, h, h, s, overlap, m)) * len(_spans(0, w, w, s, overlap, m))
+        n = len(layout.spans(0, h, h, s, overlap, m)) * len(layout.spans(0, w, w, s, overlap, m))
         return n * seconds[p] * min(s, h) * min(s, w) / (p * p)
 
     best = min(fitted, key=cost, default=None)
     return (cap if best is None else fitted[best]) - 2 * overlap
-
-
-def fit_window(h: int, w: int, p: int, *, overlap: int, m: int, align: int) -> int:
-    """The smallest window side (a multiple of ``align``, at most ``p``) that covers an ``h`` x ``w``
-    image with as few windows as ``p`` does: a 1000 x 750 image in 320 px windows with 18 px of
-    overlap needs 4 x 3 of them, and 280 px windows give the same 4 x 3 with 23 % fewer pixels."""
-    counts = [len(_spans(0, n, n, p, overlap, m)) for n in (h, w)]
-    need = max(
-        n if k == 1 else -(-(n + 2 * overlap * (k - 1)) // k) for n, k in zip((h, w), counts, strict=True)
-    )
-    s = min(p, -(-need // align) * align)
-    while s < p and [len(_spans(0, n, n, s, overlap, m)) for n in (h, w)] != counts:
-        s += align  # rounding of the window starts to the size multiple can ask for a little more
-    return s
 
 
 def window_cap(
