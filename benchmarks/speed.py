@@ -129,7 +129,8 @@ def _phases(spec: dict[str, Any]) -> dict[str, Any]:
     mark("tiled network")
     write_image(spec["out"], sr, overwrite=True, quality=95)
     mark("encode + write (float -> JPEG)")
-    from gensr.infer.tiling import auto_tile, default_overlap
+    from gensr.infer.tiling import default_overlap
+    from gensr.infer.tuning import auto_tile
 
     ov = default_overlap(net)
     hw = (img.height, img.width)
@@ -550,7 +551,8 @@ def speed_section(
         ["the same once the process has started (decode, model, tiles, encode; auto / fp32)",
          f"{100 * in_auto / kb_auto:.0f} % / {100 * in_fp32 / kb_fp32:.0f} %", "–"],
         ["ceiling at 12 MP with auto: kernel ÷ (kernel + Python and torch start)",
-         f"{100 * kernel_s / (kernel_s + start_auto):.0f} % ({kernel_s:.2f} s ÷ {kernel_s + start_auto:.2f} s)",
+         f"{100 * kernel_s / (kernel_s + start_auto):.0f} % "
+         f"({kernel_s:.2f} s ÷ {kernel_s + start_auto:.2f} s)",
          "–"],
         ["`--precision auto` ÷ fp32, end to end ≥ 1.0" + (" (≥ 1.8 with native bf16)" if native else ""),
          f"12 MP: {photo_auto / photo_fp32:.2f}×; folder: {folder_auto / folder_fp32:.2f}×",

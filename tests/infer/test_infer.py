@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import gensr.infer.tiling as tiling
+import gensr.infer.tuning as tuning
 from gensr.imageio import Image
 from gensr.infer import (
     Upscaler,
@@ -271,8 +272,6 @@ def wide_net(scale: int = 2, feat: int = 64) -> nn.Module:
 def test_auto_tile_is_sized_for_speed_not_the_whole_image(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gensr.infer.tuning as tuning
-
     monkeypatch.setattr(tuning, "_cache_file", lambda: tmp_path / "tuning.json")
     timed: list[list[int]] = []
 
@@ -289,7 +288,7 @@ def test_auto_tile_is_sized_for_speed_not_the_whole_image(
         return auto_tile(net, h, w, scale=2, overlap=overlap, device=cpu, dtype=dtype)
 
     cap = 288  # the largest multiple of 32 whose 64-channel fp32 activation fits CPU_ACTIVATION_BYTES
-    assert cap**2 * 64 * 4 <= tiling.CPU_ACTIVATION_BYTES < (cap + 32) ** 2 * 64 * 4
+    assert cap**2 * 64 * 4 <= tuning.CPU_ACTIVATION_BYTES < (cap + 32) ** 2 * 64 * 4
     assert core(3000, 2000) == 256 - 2 * 18 and timed == [[128, 192, 256, 288]]  # windows of 256 px
     assert core(3000, 2000) == 256 - 2 * 18
     assert len(timed) == 1  # stored in <cache>/tuning.json, keyed by CPU, threads, torch, net, dtype, overlap
@@ -307,15 +306,13 @@ def test_auto_tile_is_sized_for_speed_not_the_whole_image(
     core(3000, 2000, dtype=torch.bfloat16)
     assert timed[-1] == [128, 192, 256, 320, 384, 416]  # half the bytes per pixel: a larger cap, its own key
     net.float()
-    monkeypatch.setattr(tiling, "_memory_budget", lambda device: 4 * 64 * 4 * 100**2)
+    monkeypatch.setattr(tuning, "_memory_budget", lambda device: 4 * 64 * 4 * 100**2)
     assert core(3000, 2000, overlap=3) == 96 - 2 * 3  # within memory
 
 
 def test_networks_too_slow_to_time_get_the_largest_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gensr.infer.tuning as tuning
-
     monkeypatch.setattr(tuning, "_cache_file", lambda: tmp_path / "tuning.json")
     monkeypatch.setattr(tuning, "SLOW_CALL_S", 0.0)  # every warm-up counts as slow: one window timed
     said: list[str] = []
@@ -327,7 +324,7 @@ def test_networks_too_slow_to_time_get_the_largest_window(
 
 def test_automatic_tiles_equal_untiled(monkeypatch: pytest.MonkeyPatch) -> None:
     net = small_net()
-    monkeypatch.setattr(tiling, "CPU_ACTIVATION_BYTES", 8 * 4 * 40**2)  # the smallest cap: 72 px windows
+    monkeypatch.setattr(tuning, "CPU_ACTIVATION_BYTES", 8 * 4 * 40**2)  # the smallest cap: 72 px windows
     x = torch.rand(1, 3, 200, 150)
     calls = CountingNet(net)
     seen: list[tuple[int, int]] = []

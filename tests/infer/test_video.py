@@ -6,7 +6,8 @@ import torch
 
 from gensr.archs import build_generator
 from gensr.infer import Upscaler
-from gensr.infer.tiling import default_overlap, window_cap
+from gensr.infer.tiling import default_overlap
+from gensr.infer.tuning import window_cap
 from gensr.infer.video import MAX_BATCH, PIXELS_PER_CALL, frames_per_batch
 
 

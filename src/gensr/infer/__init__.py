@@ -17,7 +17,8 @@ from gensr.infer.devices import (
     resolve_device,
     resolve_precision,
 )
-from gensr.infer.tiling import auto_tile, receptive_radius, size_multiple
+from gensr.infer.tiling import receptive_radius, size_multiple
+from gensr.infer.tuning import auto_tile
 from gensr.infer.upscaler import ALPHA_METHODS, Upscaler, tile_upscale
 from gensr.padding import pad_to_multiple
 

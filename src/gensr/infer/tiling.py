@@ -7,7 +7,7 @@ result; deeper networks differ only by the tiny influence of pixels further away
 ``overlap`` (measured in tests/infer/test_infer.py). Tiles start on the network's size multiple
 (pixel-unshuffle networks), so their pixel grouping matches the untiled run.
 
-Tile size is chosen for speed (:func:`auto_tile`), not "the whole image when it fits": the
+Tile size is chosen for speed (:func:`gensr.infer.tuning.auto_tile`), not "the whole image when it fits": the
 overlap is recomputed for every tile, so a tile should be large, but one network layer's
 activation for the whole of a 12 MP output is 190 MiB (fp32), and on the CPU such allocations
 page-fault on every layer. All tiles of a band run on windows of one size, so they can be batched.
@@ -16,9 +16,7 @@ page-fault on every layer. All tiles of a band run on windows of one size, so th
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -36,15 +34,6 @@ BAND_BYTES = 128 << 20
 a 2000-pixel-wide input; inputs up to 1165 pixels wide are one band)."""
 HOST_TILE_BYTES = 512 << 20
 """Largest activation memory of an automatic tile computed in host memory, for :func:`band_plan`."""
-CPU_ACTIVATION_BYTES = 24 << 20
-"""Largest single activation of an automatic CPU tile window. Larger windows waste less on overlap,
-but glibc serves allocations over 32 MiB with fresh ``mmap`` pages, so every layer of a bigger
-window pays page faults (the compact model's fp32 window of 356 px ran 2x the system time of
-292 px and no faster; bf16 at 548 px ran 30 % slower than at 484 px, on a 2-core Xeon)."""
-MIN_AUTO_TILE = 64
-"""Smallest automatic tile core (input pixels): below it the overlap costs more than the tile."""
-GPU_TILE = 512
-"""Automatic tile core on GPUs (input pixels), batched up to :data:`MAX_BATCH` within memory."""
 MAX_BATCH = 8
 """Most tiles run in one network call."""
 WINDOW_ALIGN = 8
@@ -121,7 +110,8 @@ def run_tiles(
         lr: (B, 3, H, W) float32 in [0, 1], on the CPU.
         scale: the network's factor.
         tile: tile core side in input pixels (the window is ``tile + 2 * overlap``, rounded up to
-            :data:`WINDOW_ALIGN`); None = :func:`auto_tile`; 0 = the whole image in one piece.
+            :data:`WINDOW_ALIGN`); None = :func:`gensr.infer.tuning.auto_tile`; 0 = the whole image
+            in one piece.
         overlap: context on each side in input pixels; None = :func:`default_overlap`.
         device: where the network runs.
         dtype: float32, bfloat16, or float16 (CUDA only).
@@ -190,10 +180,14 @@ def iter_bands(
     hp, wp = x.shape[-2:]
     align = math.lcm(WINDOW_ALIGN, m)
     if tile is None:
+        from gensr.infer.tuning import auto_tile
+
         tile = auto_tile(net, hp, wp, scale=scale, overlap=overlap, device=device, dtype=dtype, notify=notify)
     win = max(hp, wp) if tile == 0 else -(-(max(m, tile // m * m) + 2 * overlap) // align) * align
     if batch is None:
-        batch = 1 if device.type == "cpu" else _gpu_batch(net, win, scale=scale, device=device, dtype=dtype)
+        from gensr.infer.tuning import gpu_batch
+
+        batch = 1 if device.type == "cpu" else gpu_batch(net, win, scale=scale, device=device, dtype=dtype)
     batch = max(1, batch)
     rows = None if band_rows is None else max(m, band_rows // m * m)
     done = 0
@@ -272,6 +266,8 @@ def band_plan(
         return tile, hp
     if tile is None:
         budget = HOST_TILE_BYTES if device.type in ("cpu", "mps") else None
+        from gensr.infer.tuning import auto_tile
+
         ov = _grid_overlap(net, overlap)
         tile = auto_tile(
             net, hp, wp, scale=scale, overlap=ov, device=device, dtype=dtype, budget=budget, notify=notify
@@ -339,146 +335,3 @@ def prepare_net(net: nn.Module, device: torch.device, dtype: torch.dtype) -> Non
         net.to(device=device, dtype=dtype)
     if device.type == "cpu":
         net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-
-
-def auto_tile(
-    net: nn.Module,
-    h: int,
-    w: int,
-    *,
-    scale: int,
-    overlap: int,
-    device: torch.device,
-    dtype: torch.dtype,
-    budget: float | None = None,
-    notify: Callable[[str], None] | None = None,
-) -> int:
-    """Tile core side for speed, within memory; the window is the core plus ``2 * overlap``.
-
-    The network's largest activation per input pixel comes from a 32x32 probe (:func:`_bytes_per_px`).
-    On the CPU the window is at most ``cap``, the largest multiple of 32 whose largest activation
-    stays under :data:`CPU_ACTIVATION_BYTES` (and within memory); an image that fits is one window.
-    Otherwise a few window sizes are timed on this CPU and network, once
-    (:func:`gensr.infer.tuning.window_seconds`), and the window whose layout over this image
-    (number of windows x CPU seconds per window) costs least is used; ``cap`` when the network is
-    too slow to time. Tiles run one at a time on the CPU (at these windows, batches of 2 and 4 ran
-    5-30 % slower per pixel on the 2-core Xeon, 1 and 2 threads, fp32 and bf16). On GPUs the core
-    is :data:`GPU_TILE`, within 60 % of free memory (4 activations alive), and tiles are batched
-    (:func:`iter_bands`). ``budget`` (bytes) lowers the memory allowed.
-
-    Returns:
-        The core side; at least ``max(h, w)`` when the image is one window.
-    """
-    m = size_multiple(net)
-    smallest = _smallest_window(overlap, m)
-    cap = window_cap(net, scale=scale, overlap=overlap, device=device, dtype=dtype, budget=budget)
-    if max(h, w) <= cap:
-        return max(h, w)  # one window: no overlap to recompute
-    if device.type != "cpu":
-        return cap - 2 * overlap
-    from gensr.infer.tuning import window_seconds
-
-    seconds = window_seconds(net, overlap=overlap, dtype=dtype, cap=cap, notify=notify)
-    if not seconds:
-        return cap - 2 * overlap
-
-    align = math.lcm(WINDOW_ALIGN, m)
-    fitted = {
-        p: layout.fit_window(h, w, p, overlap=overlap, m=m, align=align) for p in seconds if p >= smallest
-    }
-
-    def cost(p: int) -> float:  # the image's windows, shrunk to fit, at the CPU seconds per pixel of p x p
-        s = fitted[p]
-        n = len(layout.spans(0, h, h, s, overlap, m)) * len(layout.spans(0, w, w, s, overlap, m))
-        return n * seconds[p] * min(s, h) * min(s, w) / (p * p)
-
-    best = min(fitted, key=cost, default=None)
-    return (cap if best is None else fitted[best]) - 2 * overlap
-
-
-def window_cap(
-    net: nn.Module,
-    *,
-    scale: int,
-    overlap: int,
-    device: torch.device,
-    dtype: torch.dtype,
-    budget: float | None = None,
-) -> int:
-    """The largest automatic window (input pixels a side) for ``net`` on ``device``.
-
-    CPU: the largest multiple of 32 whose largest activation stays under :data:`CPU_ACTIVATION_BYTES`;
-    GPUs: :data:`GPU_TILE` plus the overlap; both within memory (``budget`` bytes lowers it).
-    """
-    m = size_multiple(net)
-    align = math.lcm(WINDOW_ALIGN, m)
-    bytes_per_px = _bytes_per_px(net, scale=scale, device=device, dtype=dtype)
-    available = _memory_budget(device) if budget is None else min(budget, _memory_budget(device))
-    memory = int(math.sqrt(available / (4 * bytes_per_px)))
-    smallest = _smallest_window(overlap, m)
-    if device.type != "cpu":
-        return max(smallest, min(GPU_TILE + 2 * overlap, memory) // align * align)
-    return max(smallest, min(int(math.sqrt(CPU_ACTIVATION_BYTES / bytes_per_px)), memory) // 32 * 32)
-
-
-def _smallest_window(overlap: int, m: int) -> int:
-    align = math.lcm(WINDOW_ALIGN, m)
-    return -(-(2 * overlap + max(MIN_AUTO_TILE, 2 * align)) // align) * align
-
-
-_PROBED: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, str, torch.dtype], float]] = (
-    weakref.WeakKeyDictionary()
-)
-""":func:`_bytes_per_px` per network, so a folder of images probes each network once."""
-
-
-def _bytes_per_px(net: nn.Module, *, scale: int, device: torch.device, dtype: torch.dtype) -> float:
-    """Bytes of the network's largest single activation per input pixel (a 32x32 probe with hooks,
-    once per network, scale, device and dtype)."""
-    known = _PROBED.setdefault(net, {})
-    key = (scale, str(device), dtype)
-    if key not in known:
-        known[key] = _probe_bytes_per_px(net, scale=scale, device=device, dtype=dtype)
-    return known[key]
-
-
-def _probe_bytes_per_px(net: nn.Module, *, scale: int, device: torch.device, dtype: torch.dtype) -> float:
-    m = size_multiple(net)
-    probe = max(32 // m, 1) * m
-    largest = 0
-
-    def hook(_mod: nn.Module, _inp: object, out: object) -> None:
-        nonlocal largest
-        if isinstance(out, torch.Tensor):
-            largest = max(largest, out.numel())
-
-    leaves = [mod for mod in net.modules() if not list(mod.children())]
-    handles = [mod.register_forward_hook(hook) for mod in leaves]
-    try:
-        with torch.inference_mode():
-            net(torch.zeros(1, 3, probe, probe, device=device, dtype=dtype))
-    finally:
-        for hd in handles:
-            hd.remove()
-    per_px = max(largest, 3 * scale * scale * probe * probe) / (probe * probe)  # elements per input pixel
-    return per_px * torch.finfo(dtype).bits / 8
-
-
-def _gpu_batch(net: nn.Module, win: int, *, scale: int, device: torch.device, dtype: torch.dtype) -> int:
-    """Windows per call on a GPU: as many as fit 60 % of free memory (4 activations alive), at most 8."""
-    per_window = 4 * _bytes_per_px(net, scale=scale, device=device, dtype=dtype) * win * win
-    return int(max(1, min(MAX_BATCH, _memory_budget(device) // max(per_window, 1))))
-
-
-def _memory_budget(device: torch.device) -> float:
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return 0.6 * free
-    available = 8 << 30
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                available = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return min(0.5 * available, 4 << 30)

@@ -1,4 +1,4 @@
-"""Tile windows for the CPU, timed once per machine and network and cached.
+"""The size of tile windows: within memory everywhere, and on the CPU timed once per machine and network.
 
 The best window is a trade: every tile recomputes ``overlap`` pixels of context on each side and
 an image needs whole windows, so larger windows waste less, but past some size the network runs
@@ -7,7 +7,7 @@ Xeon gensr is developed on (AMX), the built-in model in bf16 ran 9.6 output MP p
 224-pixel windows and 7.2 on 416-pixel ones (its convolutions are so fast there that memory
 traffic decides), while in fp32 larger windows were faster up to the allocator's limit
 (:data:`gensr.infer.tiling.CPU_ACTIVATION_BYTES`). So :func:`window_seconds` times one network
-call on a few window sizes, once, and :func:`gensr.infer.tiling.auto_window` picks for each image
+call on a few window sizes, once, and :func:`auto_tile` picks for each image
 the window whose layout (number of windows x CPU seconds per window) is cheapest. The timings are
 stored in ``<cache>/tuning.json`` under a key naming the CPU (model and SIMD features), the thread
 count, torch's version, the network (class and hyperparameters), the precision and the overlap.
@@ -16,8 +16,10 @@ count, torch's version, the network (class and hyperparameters), the precision a
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,21 @@ from typing import Any
 import torch
 from torch import nn
 
+from gensr.infer import layout, tiling
+
 CANDIDATES = (128, 192, 256, 320, 384)
 """Window sides (input pixels) timed, below the caller's cap (which is timed too)."""
 SLOW_CALL_S = 1.5
 """A warm-up call slower than this ends the timing (heavy networks keep the cap's window)."""
+CPU_ACTIVATION_BYTES = 24 << 20
+"""Largest single activation of an automatic CPU tile window. Larger windows waste less on overlap,
+but glibc serves allocations over 32 MiB with fresh ``mmap`` pages, so every layer of a bigger
+window pays page faults (the compact model's fp32 window of 356 px ran 2x the system time of
+292 px and no faster; bf16 at 548 px ran 30 % slower than at 484 px, on a 2-core Xeon)."""
+MIN_AUTO_TILE = 64
+"""Smallest automatic tile core (input pixels): below it the overlap costs more than the tile."""
+GPU_TILE = 512
+"""Automatic tile core on GPUs (input pixels), batched up to :data:`MAX_BATCH` within memory."""
 
 
 def _cache_file() -> Path:
@@ -132,3 +145,144 @@ def window_seconds(
         _store(key, entry)
     seconds = {p: t for p, t in seconds.items() if p <= cap}
     return seconds if len(seconds) >= 2 else None
+
+
+def auto_tile(
+    net: nn.Module,
+    h: int,
+    w: int,
+    *,
+    scale: int,
+    overlap: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    budget: float | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> int:
+    """Tile core side for speed, within memory; the window is the core plus ``2 * overlap``.
+
+    The network's largest activation per input pixel comes from a 32x32 probe (:func:`_bytes_per_px`).
+    On the CPU the window is at most ``cap``, the largest multiple of 32 whose largest activation
+    stays under :data:`CPU_ACTIVATION_BYTES` (and within memory); an image that fits is one window.
+    Otherwise a few window sizes are timed on this CPU and network, once
+    (:func:`gensr.infer.tuning.window_seconds`), and the window whose layout over this image
+    (number of windows x CPU seconds per window) costs least is used; ``cap`` when the network is
+    too slow to time. Tiles run one at a time on the CPU (at these windows, batches of 2 and 4 ran
+    5-30 % slower per pixel on the 2-core Xeon, 1 and 2 threads, fp32 and bf16). On GPUs the core
+    is :data:`GPU_TILE`, within 60 % of free memory (4 activations alive), and tiles are batched
+    (:func:`gensr.infer.tiling.iter_bands`). ``budget`` (bytes) lowers the memory allowed.
+
+    Returns:
+        The core side; at least ``max(h, w)`` when the image is one window.
+    """
+    m = tiling.size_multiple(net)
+    smallest = _smallest_window(overlap, m)
+    cap = window_cap(net, scale=scale, overlap=overlap, device=device, dtype=dtype, budget=budget)
+    if max(h, w) <= cap:
+        return max(h, w)  # one window: no overlap to recompute
+    if device.type != "cpu":
+        return cap - 2 * overlap
+    seconds = window_seconds(net, overlap=overlap, dtype=dtype, cap=cap, notify=notify)
+    if not seconds:
+        return cap - 2 * overlap
+
+    align = math.lcm(tiling.WINDOW_ALIGN, m)
+    fitted = {
+        p: layout.fit_window(h, w, p, overlap=overlap, m=m, align=align) for p in seconds if p >= smallest
+    }
+
+    def cost(p: int) -> float:  # the image's windows, shrunk to fit, at the CPU seconds per pixel of p x p
+        s = fitted[p]
+        n = len(layout.spans(0, h, h, s, overlap, m)) * len(layout.spans(0, w, w, s, overlap, m))
+        return n * seconds[p] * min(s, h) * min(s, w) / (p * p)
+
+    best = min(fitted, key=cost, default=None)
+    return (cap if best is None else fitted[best]) - 2 * overlap
+
+
+def window_cap(
+    net: nn.Module,
+    *,
+    scale: int,
+    overlap: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    budget: float | None = None,
+) -> int:
+    """The largest automatic window (input pixels a side) for ``net`` on ``device``.
+
+    CPU: the largest multiple of 32 whose largest activation stays under :data:`CPU_ACTIVATION_BYTES`;
+    GPUs: :data:`GPU_TILE` plus the overlap; both within memory (``budget`` bytes lowers it).
+    """
+    m = tiling.size_multiple(net)
+    align = math.lcm(tiling.WINDOW_ALIGN, m)
+    bytes_per_px = _bytes_per_px(net, scale=scale, device=device, dtype=dtype)
+    available = _memory_budget(device) if budget is None else min(budget, _memory_budget(device))
+    memory = int(math.sqrt(available / (4 * bytes_per_px)))
+    smallest = _smallest_window(overlap, m)
+    if device.type != "cpu":
+        return max(smallest, min(GPU_TILE + 2 * overlap, memory) // align * align)
+    return max(smallest, min(int(math.sqrt(CPU_ACTIVATION_BYTES / bytes_per_px)), memory) // 32 * 32)
+
+
+def _smallest_window(overlap: int, m: int) -> int:
+    align = math.lcm(tiling.WINDOW_ALIGN, m)
+    return -(-(2 * overlap + max(MIN_AUTO_TILE, 2 * align)) // align) * align
+
+
+_PROBED: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, str, torch.dtype], float]] = (
+    weakref.WeakKeyDictionary()
+)
+""":func:`_bytes_per_px` per network, so a folder of images probes each network once."""
+
+
+def _bytes_per_px(net: nn.Module, *, scale: int, device: torch.device, dtype: torch.dtype) -> float:
+    """Bytes of the network's largest single activation per input pixel (a 32x32 probe with hooks,
+    once per network, scale, device and dtype)."""
+    known = _PROBED.setdefault(net, {})
+    key = (scale, str(device), dtype)
+    if key not in known:
+        known[key] = _probe_bytes_per_px(net, scale=scale, device=device, dtype=dtype)
+    return known[key]
+
+
+def _probe_bytes_per_px(net: nn.Module, *, scale: int, device: torch.device, dtype: torch.dtype) -> float:
+    m = tiling.size_multiple(net)
+    probe = max(32 // m, 1) * m
+    largest = 0
+
+    def hook(_mod: nn.Module, _inp: object, out: object) -> None:
+        nonlocal largest
+        if isinstance(out, torch.Tensor):
+            largest = max(largest, out.numel())
+
+    leaves = [mod for mod in net.modules() if not list(mod.children())]
+    handles = [mod.register_forward_hook(hook) for mod in leaves]
+    try:
+        with torch.inference_mode():
+            net(torch.zeros(1, 3, probe, probe, device=device, dtype=dtype))
+    finally:
+        for hd in handles:
+            hd.remove()
+    per_px = max(largest, 3 * scale * scale * probe * probe) / (probe * probe)  # elements per input pixel
+    return per_px * torch.finfo(dtype).bits / 8
+
+
+def gpu_batch(net: nn.Module, win: int, *, scale: int, device: torch.device, dtype: torch.dtype) -> int:
+    """Windows per call on a GPU: as many as fit 60 % of free memory (4 activations alive), at most 8."""
+    per_window = 4 * _bytes_per_px(net, scale=scale, device=device, dtype=dtype) * win * win
+    return int(max(1, min(tiling.MAX_BATCH, _memory_budget(device) // max(per_window, 1))))
+
+
+def _memory_budget(device: torch.device) -> float:
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return 0.6 * free
+    available = 8 << 30
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return min(0.5 * available, 4 << 30)

@@ -26,7 +26,7 @@ class Upscaler:
             fp32), ``bf16`` (fp32 where it is not native; :attr:`precision_note` says so),
             ``fp16`` (CUDA only), or a dtype.
         tile: tile core side in input pixels; None = automatic (for speed, see
-            :func:`gensr.infer.tiling.auto_tile`); 0 = the whole image in one piece.
+            :func:`gensr.infer.tuning.auto_tile`); 0 = the whole image in one piece.
         overlap: tile context in input pixels; None = from the network's depth.
         batch: tiles per network call; None = automatic (1 on the CPU).
         alpha: ``bicubic`` (default) or ``net`` (alpha run through the network as grey).

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from gensr.imageio.video import Frames, VideoReader
 from gensr.imageio.video_write import EncodeOptions, write_video
-from gensr.infer.tiling import auto_tile, default_overlap, size_multiple, window_cap
+from gensr.infer.tiling import default_overlap, size_multiple
+from gensr.infer.tuning import auto_tile, window_cap
 from gensr.infer.upscaler import Upscaler
 
 MAX_BATCH = 8
