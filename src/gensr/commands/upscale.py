@@ -22,13 +22,10 @@ from gensr import interrupts
 from gensr.budget import memory_problem, parse_pixels
 from gensr.commands import upscale_inputs, upscale_video
 from gensr.commands.upscale_inputs import Job
-from gensr.commands.upscale_outputs import check_destination, suffix_problem
+from gensr.commands.upscale_outputs import OUT_EXTENSIONS, check_destination, destination, suffix_problem
 from gensr.messages import reason, shown
 
 if TYPE_CHECKING:  # torch and what needs it are imported in run(), so that `--help` starts fast
-    import torch
-    from torch import nn
-
     from gensr.imageio import Image, ImageInfo
     from gensr.infer import Upscaler
     from gensr.infer.tiling import Progress
@@ -55,8 +52,6 @@ the CPU), and outputs that exist are skipped, so a rerun resumes (see --skip-exi
 Exit code 0: all done; 1: some inputs failed (each named on stderr, the others done); 2: usage
 (before any work)."""
 
-OUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif", "bmp": ".bmp"}
-_CANONICAL = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 _MULTI_FRAME = (".png", ".webp", ".tif", ".tiff")  # output formats holding several frames
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")  # gensr.infer.PRECISION_CHOICES (tested)
 ALPHA_CHOICES = ("bicubic", "net")  # gensr.infer.ALPHA_METHODS (tested)
@@ -188,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gensr.imageio import FORMATS
     from gensr.infer import Upscaler, choose_precision, resolve_device
-    from gensr.infer.engines import EngineError
+    from gensr.infer.engines import EngineError, load_network
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -204,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     if precision_note and not args.quiet and not rank:
         _say(f"gensr: {precision_note}")
     try:
-        net, scale, model_name = _load_model(
+        net, scale, model_name = load_network(
             args.model, args.engine, device, dtype, None if args.quiet or rank else _say
         )
     except EngineError as e:
@@ -316,10 +311,10 @@ def _run_job(
         written[dst.resolve()] = job.src
         return shown(dst)
     if skip and job.src.suffix.lower() in FORMATS:  # the output's name is known before reading
-        if _destination(job, None, args, up.scale, out, file_target).exists():
+        if destination(job, None, args, up.scale, out, file_target).exists():
             return None
     info = probe_image(job.src, max_pixels=args.max_pixels)  # header only: format, size, frames
-    dst = _destination(job, info.format, args, up.scale, out, file_target)
+    dst = destination(job, info.format, args, up.scale, out, file_target)
     if skip and dst.exists():
         return None
     fmt = FORMATS.get(dst.suffix.lower(), "PNG")
@@ -388,49 +383,3 @@ def _upscale_frames(
 def _warn(src: Path, notes: tuple[str, ...]) -> None:
     for note in notes:
         _say(f"gensr: {shown(src)}: warning: {note}")
-
-
-def _destination(
-    job: Job, fmt: str | None, args: argparse.Namespace, scale: int, out: Path, file_target: bool
-) -> Path:
-    return out if file_target else out / job.subdir / _out_name(job.src, fmt, args, scale)
-
-
-def _out_name(src: Path, fmt: str | None, args: argparse.Namespace, scale: int) -> str:
-    from gensr.imageio import FORMATS
-
-    if args.format in OUT_EXTENSIONS:
-        ext = OUT_EXTENSIONS[args.format]
-    elif src.suffix.lower() in FORMATS:
-        ext = src.suffix
-    else:
-        ext = _CANONICAL.get(fmt or "", ".png")
-    return f"{src.stem}{args.suffix.format(scale=scale)}{ext}"
-
-
-def _load_model(
-    model: str | None,
-    engine: str,
-    device: torch.device,
-    dtype: torch.dtype,
-    say: Callable[[str], None] | None,
-) -> tuple[nn.Module, int, str]:
-    """(network, scale, display name) for a built-in model name, a model file or a gensr ONNX export.
-
-    With the onnxruntime engine (asked for, or chosen by ``auto``) the network is an
-    :class:`~gensr.infer.engines.OnnxNet` on the model's ONNX export.
-    """
-    from gensr.infer.engines import EngineError, OnnxNet, choose_engine, onnx_for_model
-    from gensr.models import load_model, resolve_model
-
-    path = resolve_model(model)
-    if path.suffix.lower() == ".onnx":
-        if engine == "torch":
-            raise EngineError(f"{path}: an ONNX model runs with --engine onnxruntime (or auto)")
-        choose_engine("onnxruntime", device, dtype)
-        onnx_net = OnnxNet(path)
-        return onnx_net, onnx_net.scale, path.name
-    net, info = load_model(path)
-    if choose_engine(engine, device, dtype, say=say) == "onnxruntime":
-        net = OnnxNet(onnx_for_model(path))
-    return net, int(info.scale), path.name

@@ -6,10 +6,20 @@ import os
 import re
 import string
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gensr.messages import shown
 
-__all__ = ["check_destination", "suffix_problem"]
+if TYPE_CHECKING:
+    import argparse
+
+    from gensr.commands.upscale_inputs import Job
+
+__all__ = ["OUT_EXTENSIONS", "check_destination", "destination", "out_name", "suffix_problem"]
+
+OUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif", "bmp": ".bmp"}
+"""``--format`` choices for images and their extensions."""
+_CANONICAL = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 
 
 def check_destination(dst: Path, src: Path, written: dict[Path, Path], overwrite: bool) -> str | None:
@@ -69,3 +79,23 @@ def suffix_problem(suffix: str) -> str | None:
     if len(text) > 64:
         return f"gives {len(text)} characters; at most 64"
     return None
+
+
+def destination(
+    job: Job, fmt: str | None, args: argparse.Namespace, scale: int, out: Path, file_target: bool
+) -> Path:
+    """The output path of ``job``: ``out`` itself (``-o FILE``), or its name under the output folder."""
+    return out if file_target else out / job.subdir / out_name(job.src, fmt, args, scale)
+
+
+def out_name(src: Path, fmt: str | None, args: argparse.Namespace, scale: int) -> str:
+    """``<stem><suffix><ext>``: the extension of ``--format``, else the input's, else its format's."""
+    from gensr.imageio import FORMATS
+
+    if args.format in OUT_EXTENSIONS:
+        ext = OUT_EXTENSIONS[args.format]
+    elif src.suffix.lower() in FORMATS:
+        ext = src.suffix
+    else:
+        ext = _CANONICAL.get(fmt or "", ".png")
+    return f"{src.stem}{args.suffix.format(scale=scale)}{ext}"

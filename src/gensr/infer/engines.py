@@ -287,3 +287,30 @@ def choose_engine(
                 f"-> {entry['engine']} (stored in {_cache_file()})"
             )
     return str(entry["engine"])
+
+
+def load_network(
+    model: str | None,
+    engine: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    say: Callable[[str], None] | None,
+) -> tuple[nn.Module, int, str]:
+    """(network, scale, display name) for a built-in model name, a model file or a gensr ONNX export.
+
+    With the onnxruntime engine (asked for, or chosen by ``auto``) the network is an
+    :class:`~gensr.infer.engines.OnnxNet` on the model's ONNX export.
+    """
+    from gensr.models import load_model, resolve_model
+
+    path = resolve_model(model)
+    if path.suffix.lower() == ".onnx":
+        if engine == "torch":
+            raise EngineError(f"{path}: an ONNX model runs with --engine onnxruntime (or auto)")
+        choose_engine("onnxruntime", device, dtype)
+        onnx_net = OnnxNet(path)
+        return onnx_net, onnx_net.scale, path.name
+    net, info = load_model(path)
+    if choose_engine(engine, device, dtype, say=say) == "onnxruntime":
+        net = OnnxNet(onnx_for_model(path))
+    return net, int(info.scale), path.name
