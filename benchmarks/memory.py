@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                     ]
                 )
     body = [
-        "## Memory: very large outputs (x4, CPU, fp32)",
+        "## Memory: very large outputs (x4, CPU, `--precision auto`: bf16 where the CPU has it)",
         "",
         common.machine_header(info),
         f"- `python -m gensr upscale INPUT -o OUT.ext --engine torch --device cpu -q`, built-in model, "
