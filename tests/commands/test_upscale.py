@@ -267,7 +267,7 @@ def test_torchrun_two_processes_shard_resume_and_match_one(tmp_path: Path, model
     run = torchrun()
     assert run.returncode == 0, run.stderr[-3000:]
     lines = [ln for ln in run.stderr.splitlines() if " -> two/" in ln]
-    assert len(lines) == len(names)
+    assert len(lines) == len(names), run.stderr
     for i, rel in enumerate(entries):  # input i is process (i mod 2)'s, and written by it alone
         mine = [ln for ln in lines if ln.split(" -> ")[0].endswith(f" {rel}")]
         assert len(mine) == 1 and mine[0].startswith(f"[{i % 2}] "), (rel, lines)

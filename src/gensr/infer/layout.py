@@ -48,8 +48,10 @@ def spans(a: int, b: int, length: int, win: int, overlap: int, m: int) -> list[t
     last = -(-min(max(b + overlap - span, 0), length - span) // m) * m
     if last <= first or span == length:
         return [(a, b, first)]
+    if length % m or span % m:
+        raise ValueError(f"an axis of {length} px in windows of {span} px: both must be multiples of {m}")
     n = 2
-    while True:
+    while n <= length:  # ends: windows one pixel apart always fit
         starts = [first + round(k * (last - first) / (n - 1) / m) * m for k in range(n)]
         edges = [a] + [(s + span + t) // 2 // m * m for s, t in itertools.pairwise(starts)] + [b]
         ok = all(
@@ -59,6 +61,7 @@ def spans(a: int, b: int, length: int, win: int, overlap: int, m: int) -> list[t
         if ok:
             return [(c0, c1, s) for s, c0, c1 in zip(starts, edges, edges[1:], strict=False)]
         n += 1
+    raise ValueError(f"no layout of {win} px windows with {overlap} px of context covers {length} px")
 
 
 def grid(
