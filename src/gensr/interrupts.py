@@ -46,6 +46,11 @@ def pending() -> bool:
     return _SEEN[0] > 0
 
 
+def handled() -> None:
+    """Forget the Ctrl-Cs so far: the command took them as its normal way to stop (``gensr serve``)."""
+    _SEEN[0] = 0
+
+
 def check() -> None:
     """Raise ``KeyboardInterrupt`` if the user pressed Ctrl-C, even if a library swallowed it."""
     if pending():

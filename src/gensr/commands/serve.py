@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gensr import interrupts
+
 if TYPE_CHECKING:
     import torch
 
@@ -172,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises Ctrl-C: that is how a server stops
+        interrupts.handled()
         _say("stopped")
     finally:
         sock.close()
