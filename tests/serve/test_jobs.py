@@ -50,12 +50,12 @@ class _Blocking(jobs.Upscaler):
     started = threading.Event()
     release = threading.Event()
 
-    def upscale(self, image: Any, progress: Any = None) -> Any:
+    def upscale_bands(self, image: Any, progress: Any = None) -> Any:
         while not self.release.is_set():
             progress(1, 2)
             self.started.set()
             time.sleep(0.01)
-        return super().upscale(image, progress)
+        yield from super().upscale_bands(image, progress)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from gensr.imageio import ImageReadError, read_image, write_image
+from gensr.imageio import ImageReadError, read_image, write_bands
 from gensr.infer import Upscaler
 from gensr.models import load_model
 from gensr.serve.uploads import Probe, result_name
@@ -262,13 +262,15 @@ class JobService:
                 raise _Cancelled
             job.done_px, job.total_px = done, total
 
-        sr = up.upscale(img, progress)  # (1, 3, H*s, W*s) inside an Image
+        dst = job.folder / result_name(job.name, job.probe.format, up.scale)
+        out_size = (img.width * up.scale, img.height * up.scale)
+        # encoded band by band as the tiles finish: the full-size output is never held (a cancel or an
+        # error inside leaves no file)
+        write_bands(dst, up.upscale_bands(img, progress), height=out_size[1])
         del img
         if job.cancel:
             raise _Cancelled
-        dst = job.folder / result_name(job.name, job.probe.format, up.scale)
-        write_image(dst, sr)
-        job.result, job.out_size = dst, (sr.width, sr.height)
+        job.result, job.out_size = dst, out_size
         self._finish(job, DONE)
 
     def _upscaler(self, model: str, device: torch.device, cache: OrderedDict[str, Upscaler]) -> Upscaler:
