@@ -53,7 +53,7 @@ def _wants_debug(argv: list[str]) -> bool:
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr)  # noqa: T201
+    sys.stderr.write(msg + "\n")  # one write: lines of torchrun's processes never interleave
 
 
 def main(argv: list[str] | None = None) -> int:

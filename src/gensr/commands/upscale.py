@@ -153,7 +153,10 @@ def _pixels(text: str) -> int:
 def _say(msg: str) -> None:
     from tqdm import tqdm
 
-    tqdm.write(msg, file=sys.stderr)
+    with tqdm.external_write_mode(file=sys.stderr):  # progress bars cleared and redrawn around the line
+        # one write of line and newline: unbuffered stderr would send them apart, and under torchrun another
+        # process's line could land between them (the 2-process test lost a line that way)
+        sys.stderr.write(msg + "\n")
 
 
 def _usage(msg: str) -> int:
