@@ -66,11 +66,23 @@ def test_usage_errors_stay_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("delay", [0.15, 0.3, 0.6, 1.0])
 def test_ctrl_c_while_torch_imports_is_exit_130(tmp_path: Path, delay: float) -> None:
     """A real process: SIGINT soon after start lands in the imports or in the work that follows them
-    (an upscale of the bundled photo takes over a second); either way one line and exit 130, even
-    where a library swallows the KeyboardInterrupt (:mod:`gensr.interrupts`)."""
+    (the bundled photo in fp32 and 16 px tiles: about 3 s here, of which the imports take 1 s); either
+    way one line and exit 130, even where a library swallows the KeyboardInterrupt
+    (:mod:`gensr.interrupts`)."""
     env = {**os.environ, "GENSR_CACHE": str(tmp_path)}
     p = subprocess.Popen(
-        [sys.executable, "-m", "gensr", "upscale", "--sample", "-o", str(tmp_path / "out"), "--engine=torch"],
+        [
+            sys.executable,
+            "-m",
+            "gensr",
+            "upscale",
+            "--sample",
+            "-o",
+            str(tmp_path / "out"),
+            "--engine=torch",
+            "--precision=fp32",
+            "--tile=16",
+        ],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         env=env,
