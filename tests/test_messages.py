@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 
+import pytest
+
 from gensr.messages import reason, shown
 
 
@@ -29,3 +31,24 @@ def test_reason_is_one_short_line() -> None:
     assert reason(KeyError()) == "KeyError"
     assert len(reason(ValueError("x" * 5000))) == 300
     assert reason(ValueError("name a\x1bb")) == "name a\\x1bb"
+
+
+def test_say_writes_each_line_in_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Line and newline in one write: under torchrun, another process's line cannot land between them."""
+    import io
+    import sys
+
+    from gensr.messages import say
+
+    class Recorder(io.StringIO):
+        writes: list[str] = []
+
+        def write(self, s: str) -> int:
+            self.writes.append(s)
+            return len(s)
+
+    err = Recorder()
+    monkeypatch.setattr(sys, "stderr", err)
+    say("gensr: a.png -> out/a_x4.png")
+    say("second")
+    assert err.writes == ["gensr: a.png -> out/a_x4.png\n", "second\n"]

@@ -53,7 +53,9 @@ def _wants_debug(argv: list[str]) -> bool:
 
 
 def _say(msg: str) -> None:
-    sys.stderr.write(msg + "\n")  # one write: lines of torchrun's processes never interleave
+    from gensr.messages import say
+
+    say(msg)
 
 
 def main(argv: list[str] | None = None) -> int:

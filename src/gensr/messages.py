@@ -10,9 +10,25 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 
-__all__ = ["reason", "shown"]
+__all__ = ["reason", "say", "shown"]
+
+
+def say(msg: str) -> None:
+    """Write ``msg`` and a newline to stderr in one write, around any tqdm progress bars.
+
+    One write keeps lines whole: stderr is unbuffered, so ``print`` or ``tqdm.write`` send the text
+    and the newline apart, and under torchrun another process's line landed between them
+    (2 processes x 5000 lines: 8466 intact with ``tqdm.write``, all with one write). Bars are
+    cleared and redrawn only where tqdm is loaded (no bar exists otherwise).
+    """
+    tqdm = sys.modules.get("tqdm")
+    around = tqdm.tqdm.external_write_mode(file=sys.stderr) if tqdm is not None else nullcontext()
+    with around:
+        sys.stderr.write(msg + "\n")
 
 
 def shown(name: str | Path | bytes) -> str:

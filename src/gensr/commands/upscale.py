@@ -23,7 +23,7 @@ from gensr.budget import memory_problem, parse_pixels
 from gensr.commands import upscale_inputs, upscale_video
 from gensr.commands.upscale_inputs import Job
 from gensr.commands.upscale_outputs import OUT_EXTENSIONS, check_destination, destination, suffix_problem
-from gensr.messages import reason, shown
+from gensr.messages import reason, say, shown
 
 if TYPE_CHECKING:  # torch and what needs it are imported in run(), so that `--help` starts fast
     from gensr.imageio import Image, ImageInfo
@@ -150,15 +150,6 @@ def _pixels(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _say(msg: str) -> None:
-    from tqdm import tqdm
-
-    with tqdm.external_write_mode(file=sys.stderr):  # progress bars cleared and redrawn around the line
-        # one write of line and newline: unbuffered stderr would send them apart, and under torchrun another
-        # process's line could land between them (the 2-process test lost a line that way)
-        sys.stderr.write(msg + "\n")
-
-
 def _usage(msg: str) -> int:
     print(f"gensr upscale: error: {msg}", file=sys.stderr)  # noqa: T201
     return 2
@@ -200,10 +191,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         return _usage(str(e))
     if precision_note and not args.quiet and not rank:
-        _say(f"gensr: {precision_note}")
+        say(f"gensr: {precision_note}")
     try:
         net, scale, model_name = load_network(
-            args.model, args.engine, device, dtype, None if args.quiet or rank else _say
+            args.model, args.engine, device, dtype, None if args.quiet or rank else say
         )
     except EngineError as e:
         return _usage(str(e))
@@ -217,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
             f"model {model_name} upscales x{scale}, not x{args.scale} (gensr never resizes after the model)"
         )
 
-    jobs, failed, total = upscale_inputs.plan_jobs(args.inputs, rank, world, _say)
+    jobs, failed, total = upscale_inputs.plan_jobs(args.inputs, rank, world, say)
     out = Path(args.output)
     file_target = (
         (out.suffix.lower() in FORMATS or upscale_video.is_video(out))
@@ -235,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         tile=args.tile,
         overlap=args.overlap,
         alpha=args.alpha,
-        notify=None if args.quiet or rank else _say,
+        notify=None if args.quiet or rank else say,
     )
     skip = args.skip_existing or (world > 1 and not args.overwrite)
     counts = _run_jobs(args, up, jobs, out, file_target, skip, rank if world > 1 else None)
@@ -243,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     if world > 1:
         counts = upscale_inputs.sum_over_processes(counts, device)
     if rank == 0 and (counts["failed"] and total > 1 or world > 1 or counts["skipped"]):
-        _say(
+        say(
             f"gensr: {counts['written']} written, {counts['skipped']} skipped (output exists),"
             f" {counts['failed']} failed, of {total} inputs" + (f" on {world} processes" if world > 1 else "")
         )
@@ -279,12 +270,12 @@ def _run_jobs(
         except Exception as e:  # noqa: BLE001 - one input's failure, whatever it is, is that input's line
             interrupts.check()
             text = reason(e)  # an ImageReadError names the file already
-            _say(f"gensr: {tag}{text if text.startswith(shown(job.src)) else f'{shown(job.src)}: {text}'}")
+            say(f"gensr: {tag}{text if text.startswith(shown(job.src)) else f'{shown(job.src)}: {text}'}")
             counts["failed"] += 1
             continue
         counts["skipped" if done is None else "written"] += 1
         if done is not None and not args.quiet:
-            _say(f"{tag}{shown(job.src)} -> {done}  {time.perf_counter() - t0:.1f} s")
+            say(f"{tag}{shown(job.src)} -> {done}  {time.perf_counter() - t0:.1f} s")
     return counts
 
 
@@ -385,4 +376,4 @@ def _upscale_frames(
 
 def _warn(src: Path, notes: tuple[str, ...]) -> None:
     for note in notes:
-        _say(f"gensr: {shown(src)}: warning: {note}")
+        say(f"gensr: {shown(src)}: warning: {note}")

@@ -99,6 +99,7 @@ def run_job(args: argparse.Namespace, up: Upscaler, src: Path, dst: Path) -> str
     from gensr.imageio.video import VideoError
     from gensr.imageio.video_write import EncodeOptions
     from gensr.infer.video import upscale_video
+    from gensr.messages import say as say_line
 
     if not is_video(dst):
         return f"-o {dst}: a video needs a video file name ({', '.join(VIDEO_SUFFIXES)})"
@@ -118,7 +119,7 @@ def run_job(args: argparse.Namespace, up: Upscaler, src: Path, dst: Path) -> str
 
     def say(msg: str) -> None:
         if not args.quiet:
-            tqdm.write(f"gensr: {src}: {msg}", file=sys.stderr)
+            say_line(f"gensr: {src}: {msg}")
 
     options = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
     try:
