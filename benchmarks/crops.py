@@ -32,9 +32,9 @@ def held_out_pictures(photos: Path, out: Path) -> None:
     """Write face.png, text.png and foliage.png (HR, 8-bit RGB, sides multiples of 4) into ``out``."""
     from skimage import data
 
+    from gensr.base.tensors import quantize_uint8
     from gensr.degrade import imresize
     from gensr.imageio import read_rgb8
-    from gensr.metrics import quantize_uint8
 
     def save(name: str, hr: torch.Tensor, size: tuple[int, int]) -> None:
         h, w = hr.shape[-2:]

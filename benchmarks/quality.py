@@ -57,9 +57,9 @@ def prepare_hr(photos: Path, out: Path, crop: int) -> list[Path]:
         out: destination folder, emptied first.
         crop: largest side of the centre crop.
     """
+    from gensr.base.tensors import quantize_uint8
     from gensr.degrade.resize import imresize
     from gensr.imageio import read_rgb8
-    from gensr.metrics import quantize_uint8
 
     if out.exists():
         shutil.rmtree(out)

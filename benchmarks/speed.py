@@ -80,7 +80,7 @@ def _kernel(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from gensr.infer import choose_precision
-    from gensr.infer.tiling import prepare_net
+    from gensr.infer.devices import prepare_net
     from gensr.models import load_model
 
     cpu = torch.device("cpu")
@@ -129,12 +129,12 @@ def _phases(spec: dict[str, Any]) -> dict[str, Any]:
     mark("tiled network")
     write_image(spec["out"], sr, overwrite=True, quality=95)
     mark("encode + write (float -> JPEG)")
-    from gensr.infer.tiling import default_overlap
+    from gensr.infer.geometry import default_overlap
     from gensr.infer.tuning import auto_tile
 
     ov = default_overlap(net)
     hw = (img.height, img.width)
-    core = auto_tile(net, *hw, scale=info.scale, overlap=ov, device=up.device, dtype=up.dtype)
+    core = auto_tile(net, up.geometry, *hw, overlap=ov, device=up.device, dtype=up.dtype)
     win = core + 2 * ov if core < max(hw) else max(hw)  # the window side (or the whole image)
     return {"marks": marks, "window": win, "overlap": ov, "dtype": str(up.dtype).removeprefix("torch.")}
 

@@ -34,8 +34,8 @@ KILLS_PER_TRIAL = 3
 
 def make_config(work: Path, iters: int) -> Path:
     """A seconds-long recipe on two real photo crops (and a third to validate on)."""
-    from gensr.config import dump_config, load_config
     from gensr.data import sample_photos
+    from gensr.train.config import dump_config, load_config
 
     imgs = dict(sample_photos())
     (work / "train").mkdir(parents=True, exist_ok=True)

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from gensr.base.tensors import quantize_uint8
 from gensr.degrade.resize import imresize
 from gensr.imageio import IMAGE_EXTENSIONS, read_rgb8
-from gensr.metrics import psnr, quantize_uint8, rgb_to_y, ssim
+from gensr.metrics import psnr, rgb_to_y, ssim
 
 __all__ = [
     "INTERPOLATIONS",
@@ -212,7 +213,7 @@ def evaluate(
         seed: base seed of the realistic degradation (image ``i`` uses ``seed + i``).
         lr_dir: folder of given LR images, matched by name (``baby.png``, ``babyx4.png``, ...).
         crop: border pixels cropped for PSNR/SSIM; default ``scale``.
-        lpips: an :class:`gensr.lpips.LPIPS` module, or None to skip LPIPS (reported as NaN).
+        lpips: an :class:`gensr.metrics.lpips.LPIPS` module, or None to skip LPIPS (reported as NaN).
         save_images: folder for one comparison grid PNG per image.
         progress: wraps the image iterable (e.g. a tqdm progress bar).
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gensr import download as dl
 from gensr.cli import main
 from gensr.data import SAMPLE_PHOTOS
+from gensr.data import download as dl
 
 
 def test_samples_writes_the_photos_as_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -182,14 +182,14 @@ def test_streamed_output_equals_the_whole_image_path(
 ) -> None:
     """`gensr upscale` encodes bands of 3 input rows as they come; the file holds what upscaling the
     whole image in one piece and writing it gives (within one level)."""
-    import gensr.infer.tiling as tiling
+    import gensr.infer.tuning as tuning
     from gensr.imageio import write_image
     from gensr.infer import fill_transparent, tile_upscale, upscale_alpha
     from gensr.models import load_model
 
     a = pixels()
     PILImage.fromarray(a if a.ndim == 2 or a.shape[2] > 1 else a[..., 0]).save(tmp_path / name)
-    monkeypatch.setattr(tiling, "BAND_BYTES", 4 * 3 * 16 * 11 * 3)  # 3 input rows a band
+    monkeypatch.setattr(tuning, "BAND_BYTES", 4 * 3 * 16 * 11 * 3)  # 3 input rows a band
     assert upscale(tmp_path / name, "-o", tmp_path / "out", "--model", model, "--precision", "fp32") == 0
 
     img = read_image(tmp_path / name)

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image as PILImage
 
-from gensr import budget
 from gensr.cli import main
+from gensr.imageio import budget
 from tests.hostile import GARBAGE_EXIF, exif_with, png_with_chunk, zero_png
 
 

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gensr import degrade as dg
+from gensr.base.tensors import quantize_uint8
 from gensr.degrade import kernels as K
 from gensr.degrade.resize import imresize
-from gensr.metrics import quantize_uint8
 
 
 def _gen(seed: int) -> torch.Generator:

@@ -311,7 +311,7 @@ def test_write_refuses_to_overwrite(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gensr.imageio.files as imageio
+    import gensr.base.atomic as imageio
 
     def disk_full(fd: int) -> None:
         raise OSError(28, "No space left on device")

@@ -10,7 +10,7 @@ from torch import nn
 
 from gensr.infer import engines
 from gensr.infer.engines import EngineError, choose_engine, store_measurement
-from gensr.infer.tiling import default_overlap
+from gensr.infer.geometry import default_overlap
 
 CPU = torch.device("cpu")
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from gensr.infer import (
     tile_upscale,
     upscale_alpha,
 )
-from gensr.infer.tiling import conv_radius
+from gensr.infer.geometry import Geometry, conv_radius, geometry_of
+from gensr.infer.tuning import make_plan
 
 
 def small_net(scale: int = 2, feat: int = 8) -> nn.Module:
@@ -174,7 +176,7 @@ def test_precision_auto_is_bf16_only_where_native(
 def test_reduced_precision_within_40db_of_fp32_on_a_real_photo() -> None:
     """The quality guard: bf16 (and fp16 on CUDA) on the bundled photo, built-in model, >= 40 dB from fp32."""
     from gensr.imageio import read_image
-    from gensr.infer.tiling import prepare_net, run_tiles
+    from gensr.infer.devices import prepare_net
     from gensr.metrics import psnr
     from gensr.models import load_model, resolve_model
 
@@ -182,15 +184,24 @@ def test_reduced_precision_within_40db_of_fp32_on_a_real_photo() -> None:
     lr = read_image(sample).rgb[..., 40:104, 80:144]  # (1, 3, 64, 64): face, helmet and flag
     net, info = load_model(resolve_model(None))
     cpu = torch.device("cpu")
-    ref = run_tiles(net, lr, scale=info.scale, tile=0, overlap=None, device=cpu, dtype=torch.float32)
+    ref = planned_run(net, lr, tile=0, device=cpu, dtype=torch.float32)
     runs = [(cpu, torch.bfloat16)] + (
         [(torch.device("cuda"), torch.float16)] if torch.cuda.is_available() else []
     )
     for device, dtype in runs:  # run in that dtype even where it is not native (slow, but a 64 px crop)
         prepare_net(net, device, dtype)
-        sr = run_tiles(net, lr, scale=info.scale, tile=32, overlap=None, device=device, dtype=dtype)
+        sr = planned_run(net, lr, tile=32, device=device, dtype=dtype)
         db = float(psnr((sr * 255).round() / 255, (ref * 255).round() / 255, y_channel=False))
         assert db >= 40.0, f"{dtype}: {db:.1f} dB from fp32"
+
+
+def planned_run(net: nn.Module, lr: torch.Tensor, *, tile: int, device: torch.device, dtype: torch.dtype):
+    """:func:`tiling.run_tiles` on the plan for ``tile``, in ``dtype`` even where it is not native."""
+    geom = geometry_of(net)
+    run = make_plan(
+        net, geom, *lr.shape[-2:], tile=tile, overlap=None, batch=None, device=device, dtype=dtype
+    )
+    return tiling.run_tiles(net, lr, geom, run, device=device, dtype=dtype)
 
 
 def test_resolve_device() -> None:
@@ -285,7 +296,7 @@ def test_auto_tile_is_sized_for_speed_not_the_whole_image(
     cpu = torch.device("cpu")
 
     def core(h: int, w: int, overlap: int = 18, dtype: torch.dtype = torch.float32) -> int:
-        return auto_tile(net, h, w, scale=2, overlap=overlap, device=cpu, dtype=dtype)
+        return auto_tile(net, geometry_of(net, 2), h, w, overlap=overlap, device=cpu, dtype=dtype)
 
     cap = 288  # the largest multiple of 32 whose 64-channel fp32 activation fits CPU_ACTIVATION_BYTES
     assert cap**2 * 64 * 4 <= tuning.CPU_ACTIVATION_BYTES < (cap + 32) ** 2 * 64 * 4
@@ -432,17 +443,12 @@ def test_bands_add_up_to_the_whole_upscale() -> None:
     x = torch.rand(1, 3, 37, 23)
     ref = reference(net, x)
     seen: list[tuple[int, int]] = []
+    cpu, geom = torch.device("cpu"), Geometry(scale=2)
+    run = make_plan(net, geom, 37, 23, tile=16, overlap=3, batch=None, device=cpu, dtype=torch.float32)
+    run = dataclasses.replace(run, band_rows=5)
     bands = list(
         tiling.iter_bands(
-            net,
-            x,
-            scale=2,
-            tile=16,
-            overlap=3,
-            device=torch.device("cpu"),
-            dtype=torch.float32,
-            band_rows=5,
-            progress=lambda d, t: seen.append((d, t)),
+            net, x, geom, run, device=cpu, dtype=torch.float32, progress=lambda d, t: seen.append((d, t))
         )
     )
     assert [b.shape[-2] for b in bands] == [10] * 7 + [4]  # 5-row bands of 37 rows, cropped at the end
@@ -453,15 +459,20 @@ def test_bands_add_up_to_the_whole_upscale() -> None:
 
 def test_band_plan_bounds_band_and_tile(monkeypatch: pytest.MonkeyPatch) -> None:
     net, cpu = small_net(), torch.device("cpu")
-    plan = lambda h, w, tile=None: tiling.band_plan(  # noqa: E731
-        net, h, w, scale=2, tile=tile, overlap=3, device=cpu, dtype=torch.float32
-    )
+
+    def plan(h: int, w: int, tile: int | None = None) -> tuple[int, int | None]:
+        run = make_plan(
+            net, Geometry(scale=2), h, w, tile=tile, overlap=3, batch=None, device=cpu, dtype=torch.float32,
+            bands=True,
+        )  # fmt: skip
+        return run.tile, run.band_rows
+
     assert plan(40, 30) == (40, 40)  # small: one piece
-    monkeypatch.setattr(tiling, "BAND_BYTES", 4 * 3 * 2 * 2 * 30 * 8)  # 8 input rows of a 30-wide input
+    monkeypatch.setattr(tuning, "BAND_BYTES", 4 * 3 * 2 * 2 * 30 * 8)  # 8 input rows of a 30-wide input
     assert plan(40, 30) == (40, 8)
     assert plan(40, 30, tile=64) == (64, 40)  # an explicit tile covering the image: one piece
     assert plan(40, 30, tile=12) == (12, 8)
-    monkeypatch.setattr(tiling, "HOST_TILE_BYTES", 2e6)  # the activations of an automatic tile too
+    monkeypatch.setattr(tuning, "HOST_TILE_BYTES", 2e6)  # the activations of an automatic tile too
     tile, rows = plan(400, 30)
     assert 16 <= tile < 100 and rows == 8
 
@@ -483,7 +494,7 @@ def test_upscaler_bands_equal_the_whole_image_path(monkeypatch: pytest.MonkeyPat
     g = torch.Generator().manual_seed(0)
     alpha = (torch.rand(1, 1, 19, 14, generator=g) > 0.3).float()
     rgb = torch.rand(1, 3, 19, 14, generator=g)
-    monkeypatch.setattr(tiling, "BAND_BYTES", 4 * 3 * 2 * 2 * 14 * 4)  # bands of 4 input rows
+    monkeypatch.setattr(tuning, "BAND_BYTES", 4 * 3 * 2 * 2 * 14 * 4)  # bands of 4 input rows
     for gray in (False, True):
         img = Image(rgb=rgb[:, :1].expand(1, 3, -1, -1) if gray else rgb, alpha=alpha, gray=gray)
         filled = fill_transparent(img.rgb, alpha)
@@ -532,7 +543,7 @@ def test_one_band_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext
                 del alive
             return self.inner(x)
 
-    monkeypatch.setattr(tiling, "BAND_BYTES", 4 * 3 * 2 * 2 * 10 * 3)  # bands of 3 input rows
+    monkeypatch.setattr(tuning, "BAND_BYTES", 4 * 3 * 2 * 2 * 10 * 3)  # bands of 3 input rows
     img = Image(rgb=torch.rand(1, 3, 12, 10), alpha=torch.rand(1, 1, 12, 10))
     up = Upscaler(Counting(), scale=2, device="cpu", overlap=3)
     write_bands(tmp_path / f"x{ext}", up.upscale_bands(img), height=24)

@@ -6,9 +6,9 @@ import torch
 
 from gensr.archs import build_generator
 from gensr.infer import Upscaler
-from gensr.infer.tiling import default_overlap
+from gensr.infer.geometry import default_overlap
 from gensr.infer.tuning import window_cap
-from gensr.infer.video import MAX_BATCH, PIXELS_PER_CALL, frames_per_batch
+from gensr.infer.video import MAX_FRAMES_PER_CALL, PIXELS_PER_CALL, frames_per_batch
 
 
 def tiny() -> torch.nn.Module:
@@ -17,8 +17,8 @@ def tiny() -> torch.nn.Module:
 
 def test_small_frames_are_batched_large_ones_go_alone() -> None:
     up = Upscaler(tiny(), device="cpu")
-    assert frames_per_batch(up, 48, 64) == (MAX_BATCH, 64)
-    cap = window_cap(up.net, scale=4, overlap=default_overlap(up.net), device=up.device, dtype=up.dtype)
+    assert frames_per_batch(up, 48, 64) == (MAX_FRAMES_PER_CALL, 64)
+    cap = window_cap(up.net, up.geometry, overlap=default_overlap(up.net), device=up.device, dtype=up.dtype)
     assert frames_per_batch(up, 128, 128)[0] == min(PIXELS_PER_CALL, cap * cap) // (128 * 128) >= 2
     batch, tile = frames_per_batch(up, 480, 640)
     assert batch == 1 and tile < 640  # one frame per call, in tiles sized for speed (never all at once)
@@ -26,7 +26,7 @@ def test_small_frames_are_batched_large_ones_go_alone() -> None:
 
 def test_a_given_tile_is_kept() -> None:
     assert frames_per_batch(Upscaler(tiny(), device="cpu", tile=32), 48, 64) == (1, 32)
-    assert frames_per_batch(Upscaler(tiny(), device="cpu", tile=128), 48, 64) == (MAX_BATCH, 128)
+    assert frames_per_batch(Upscaler(tiny(), device="cpu", tile=128), 48, 64) == (MAX_FRAMES_PER_CALL, 128)
 
 
 def test_batched_frames_equal_frames_one_by_one() -> None:

@@ -105,7 +105,7 @@ def test_onnx_engine_tiles_like_torch(builtin_onnx: tuple[nn.Module, Path]) -> N
     _peer("onnxruntime")
     from gensr.infer import Upscaler
     from gensr.infer.engines import OnnxNet
-    from gensr.infer.tiling import default_overlap
+    from gensr.infer.geometry import default_overlap
 
     net, path = builtin_onnx
     engine = OnnxNet(path)

@@ -13,8 +13,8 @@ import torch
 import torch.multiprocessing as mp
 from PIL import Image
 
-from gensr.config import TrainConfig, dump_config, load_config
 from gensr.train.checkpoint import latest_checkpoint, load_checkpoint
+from gensr.train.config import TrainConfig, dump_config, load_config
 from gensr.train.sampling import StreamBatchSampler, batch_items, shard_params
 
 

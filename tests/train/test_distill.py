@@ -13,11 +13,10 @@ from PIL import Image
 
 from gensr import degrade
 from gensr.archs import build_generator
-from gensr.config import DistillConfig, load_config
 from gensr.data import HRCropDataset, sample_photos
-from gensr.losses import pixel_loss
 from gensr.models import save_model
 from gensr.train import fit
+from gensr.train.config import DistillConfig, load_config
 from gensr.train.distill import (
     CachedCrops,
     build_cache,
@@ -26,6 +25,7 @@ from gensr.train.distill import (
     load_teacher,
     teacher_targets,
 )
+from gensr.train.losses import pixel_loss
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 CPU = torch.device("cpu")

@@ -14,13 +14,13 @@ from PIL import Image
 
 from gensr.archs import build_discriminator, build_generator
 from gensr.cli import main
-from gensr.config import TrainConfig, dump_config, load_config
-from gensr.losses import PerceptualLoss
 from gensr.models import save_model
-from gensr.strict import to_plain
 from gensr.train import TrainingError, fit, learning_rate, train_step_d, train_step_g
 from gensr.train.checkpoint import list_checkpoints, load_checkpoint
+from gensr.train.config import TrainConfig, dump_config, load_config
+from gensr.train.losses import PerceptualLoss
 from gensr.train.runlog import read_log
+from gensr.train.strict import to_plain
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 PRESETS = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
@@ -117,7 +117,7 @@ def test_preset_trains(preset: str, photos: tuple[Path, Path], tmp_path: Path) -
 
 
 def test_preset_perceptual_layers_exist_in_vgg16() -> None:
-    from gensr.backbones import vgg16_features
+    from gensr.metrics.backbones import vgg16_features
 
     vgg = vgg16_features()
     for preset in PRESETS:
@@ -135,7 +135,7 @@ def test_bf16_autocast_trains(photos: tuple[Path, Path], tmp_path: Path) -> None
 
 @pytest.mark.parametrize("kind", ["vanilla", "lsgan", "ragan", "hinge"])
 def test_steps_update_g_then_d_and_restore_requires_grad(kind: str) -> None:
-    from gensr.backbones import vgg16_features
+    from gensr.metrics.backbones import vgg16_features
 
     g = build_generator("compact", {"num_feat": 8, "num_conv": 1, "scale": 2})
     d = build_discriminator("unet", {"num_feat": 4})

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import torch
 
-from gensr.config import load_config
 from gensr.models import load_model, resolve_model
+from gensr.train.config import load_config
 from gensr.train.setup import generator_from_config
 
 

@@ -31,7 +31,7 @@ from gensr.archs.base import (
     upsample_factors,
     upsample_stages,
 )
-from gensr.padding import pad_to_multiple
+from gensr.base.tensors import pad_to_multiple
 
 
 class ResidualDenseBlock(nn.Module):

@@ -1,18 +1,19 @@
-"""Files: the one atomic write and the one image lister."""
+"""The one atomic write: a file appears complete or not at all (torch-free).
+
+Every file gensr writes goes through :func:`atomic_write` (images through
+:func:`gensr.imageio.write_image`; JSON caches through :func:`gensr.base.cache.update_json_cache`).
+"""
 
 from __future__ import annotations
 
 import errno
-import glob
 import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
-
-from gensr.imageio.image import IMAGE_EXTENSIONS
 
 TEMP_PATTERN = re.compile(r"^\.gensr-[0-9a-f]{8}\.part$")
 """Names of gensr's temporary files (``.gensr-<8 hex>.part``): short enough beside any legal name."""
@@ -161,56 +162,3 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def list_images(inputs: Iterable[str | Path]) -> list[Path]:
-    """Expand files, folders (recursively) and glob patterns into image files.
-
-    Files named explicitly are kept whatever their extension (reading them says what is wrong);
-    folders and globs contribute files with an image extension, skipping hidden names. Each
-    input's files are sorted; inputs keep their order; duplicates are dropped.
-
-    Args:
-        inputs: paths, folders or glob patterns (``**`` recurses).
-
-    Returns:
-        The image paths.
-
-    Raises:
-        FileNotFoundError: an input is neither a file nor a folder and matches no file.
-    """
-    seen: set[Path] = set()
-    out: list[Path] = []
-    for inp in inputs:
-        p = Path(inp)
-        if p.is_file():
-            found = [p]
-        elif p.is_dir():
-            found = _images_under(p)
-        elif glob.has_magic(str(inp)):
-            found = []
-            for m in sorted(glob.glob(str(inp), recursive=True)):
-                q = Path(m)
-                if q.is_dir():
-                    found += _images_under(q)
-                elif q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS:
-                    found.append(q)
-            if not found:
-                raise FileNotFoundError(errno.ENOENT, "no image files match", str(inp))
-        else:
-            raise FileNotFoundError(errno.ENOENT, "no such file or folder", str(inp))
-        for f in sorted(found) if len(found) > 1 else found:
-            if f not in seen:
-                seen.add(f)
-                out.append(f)
-    return out
-
-
-def _images_under(folder: Path) -> list[Path]:
-    return sorted(
-        f
-        for f in folder.rglob("*")
-        if f.suffix.lower() in IMAGE_EXTENSIONS
-        and f.is_file()
-        and not any(part.startswith(".") for part in f.relative_to(folder).parts)
-    )

@@ -1,4 +1,6 @@
-"""The one padding of gensr: reflect as far as the image allows (``size - 1``), then replicate.
+"""Tensor primitives shared by every package: the one padding and the one 8-bit quantizer.
+
+Padding reflects as far as the image allows (``size - 1``), then replicates.
 
 Reflect alone fails on tiny images (spandrel#137); replicate alone smears edges. Used by tiled
 inference (to the network's size multiple), by the degradation filters (around each kernel) and
@@ -44,3 +46,15 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """
     h, w = x.shape[-2:]
     return pad_reflect(x, (0, (-w) % multiple, 0, (-h) % multiple))
+
+
+def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Clip to [0, 1] and round to the nearest of the 256 uint8 levels, staying in [0, 1]. Same shape.
+
+    Rounds half up, as MATLAB's ``uint8()`` does: the one 8-bit quantizer of gensr (evaluation,
+    MATLAB bicubic, degradations, training and evaluation inputs).
+
+    >>> quantize_uint8(torch.tensor([0.5 / 255, 1.5 / 255, 2.5 / 255, 1.2])).mul(255).tolist()
+    [1.0, 2.0, 3.0, 255.0]
+    """
+    return torch.floor(x.clamp(0, 1) * 255 + 0.5) / 255

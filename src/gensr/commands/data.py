@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest remainder at the far edges left without its own sub-image (default 0)",
     )  # fmt: skip
 
-    from gensr.download import DATASETS
+    from gensr.data.download import DATASETS
 
     p = sub.add_parser(
         "download", help="download a standard dataset (needs internet), resumable and checksummed"
@@ -83,7 +83,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
-    from gensr.download import DATASETS
+    from gensr.data.download import DATASETS
 
     for name, src in DATASETS.items():
         size = f"{src.size / 1e6:.0f} MB" if src.size else "size unpublished"
@@ -93,7 +93,7 @@ def _list() -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from gensr.download import DownloadError, download_dataset
+    from gensr.data.download import DownloadError, download_dataset
 
     if args.list:
         return _list()

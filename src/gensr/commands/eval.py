@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from gensr import evaluate as ev
-    from gensr.backbones import BackboneError
     from gensr.imageio import list_images
     from gensr.messages import shown
+    from gensr.metrics.backbones import BackboneError
     from gensr.models import DEFAULT_MODEL, ModelFileError
 
     def fail(msg: str) -> int:
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             return fail(str(e))
     lpips = None
     if not args.no_lpips:
-        from gensr.lpips import LPIPS
+        from gensr.metrics.lpips import LPIPS
 
         try:
             lpips = LPIPS("alex").to(device)

@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gensr.config import ConfigError
     from gensr.train.checkpoint import CheckpointError
+    from gensr.train.config import ConfigError
     from gensr.train.release import release
 
     if args.output.exists() and not args.overwrite:

@@ -43,10 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gensr.config import ConfigError, load_config
     from gensr.messages import shown
     from gensr.train import TrainingError, fit
     from gensr.train.checkpoint import CheckpointError, latest_checkpoint
+    from gensr.train.config import ConfigError, load_config
 
     def fail(msg: str, code: int) -> int:
         print(f"gensr train: {msg}", file=sys.stderr)  # noqa: T201

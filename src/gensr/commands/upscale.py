@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gensr import interrupts
-from gensr.budget import memory_problem, parse_pixels
 from gensr.commands import upscale_inputs, upscale_video
 from gensr.commands.upscale_inputs import Job
 from gensr.commands.upscale_outputs import OUT_EXTENSIONS, check_destination, destination, suffix_problem
+from gensr.imageio.budget import memory_problem, parse_pixels
 from gensr.messages import reason, say, shown
 
 if TYPE_CHECKING:  # torch and what needs it are imported in run(), so that `--help` starts fast

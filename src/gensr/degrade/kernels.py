@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from gensr.padding import pad_reflect
+from gensr.base.tensors import pad_reflect
 
 KERNEL_TYPES: tuple[str, ...] = (
     "iso",

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gensr.metrics import quantize_uint8
+from gensr.base.tensors import quantize_uint8
 
 
 def to_gray(x: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from gensr.base.tensors import quantize_uint8
 from gensr.degrade.config import (
     KERNEL_PAD,
     RESIZE_MODES,
@@ -29,7 +30,6 @@ from gensr.degrade.kernels import (
 )
 from gensr.degrade.ops import gaussian_noise, jpeg, poisson_noise
 from gensr.degrade.resize import imresize
-from gensr.metrics import quantize_uint8
 
 
 def _sample_stage(g: torch.Generator, st: StageConfig, sizes: tuple[int, ...]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from gensr.metrics import quantize_uint8
+from gensr.base.tensors import quantize_uint8
 
 __all__ = ["imresize", "cubic", "contributions", "output_size"]
 

@@ -17,7 +17,8 @@ upscaled 100 MP image is never held whole.
 
 from __future__ import annotations
 
-from gensr.imageio.files import atomic_write, list_images
+from gensr.base.atomic import atomic_write
+from gensr.imageio.files import list_images
 from gensr.imageio.image import (
     FORMATS,
     IMAGE_EXTENSIONS,

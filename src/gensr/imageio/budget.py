@@ -10,7 +10,7 @@ line before any pixel is decoded.
 
 from __future__ import annotations
 
-from pathlib import Path
+from gensr.base.machine import available_memory
 
 __all__ = ["available_memory", "memory_problem", "parse_pixels", "upscale_bytes"]
 
@@ -43,25 +43,6 @@ def upscale_bytes(width: int, height: int, scale: int, frames: int = 1, fmt: str
     elif fmt not in _STREAMED:
         need += BYTES_PER_HELD_PX * out
     return need
-
-
-def available_memory() -> int | None:
-    """Bytes of memory this process may still use (``MemAvailable``, capped by a cgroup limit), or None."""
-    found: list[int] = []
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                found.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit != "max":
-            found.append(max(int(limit) - used, 0))
-    except (OSError, ValueError):
-        pass
-    return min(found) if found else None
 
 
 def memory_problem(width: int, height: int, scale: int, frames: int = 1, fmt: str = "PNG") -> str | None:

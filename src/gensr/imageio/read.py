@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from gensr.base.tensors import quantize_uint8
 from gensr.imageio import codec16
 from gensr.imageio.image import FORMATS, MAX_FRAMES, MAX_PIXELS, Image, ImageReadError
 from gensr.imageio.meta import clean_exif, icc_for, orientation, read_exif
-from gensr.metrics import quantize_uint8
 
 _FLOAT_RANGES = (1.0, 255.0, 65535.0)
 """Float samples are read as 0..1, 0..255 or 0..65535, the smallest that holds them all."""

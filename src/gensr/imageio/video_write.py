@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from gensr.imageio.files import atomic_write
+from gensr.base.atomic import atomic_write
 from gensr.imageio.video import (
     CONTAINERS,
     RANGE_LIMITED,

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from gensr.base.atomic import atomic_write
 from gensr.imageio import encode
-from gensr.imageio.files import atomic_write
 from gensr.imageio.image import FORMATS, IMAGE_EXTENSIONS, Image
 
 _SIXTEEN_BIT = {"PNG", "TIFF"}

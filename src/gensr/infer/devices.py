@@ -9,9 +9,10 @@ plain AVX-512 CPUs by emulating it, and without AVX-512 a bf16 convolution falls
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
+from torch import nn
+
+from gensr.base.machine import cpu_flags
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 PRECISION_CHOICES = ("auto", *PRECISIONS)
@@ -59,19 +60,6 @@ def resolve_device(name: str = "auto", *, local_rank: int | None = None) -> torc
             raise ValueError("device 'mps' asked for, but Apple MPS is not available; use --device cpu")
         return torch.device("mps")
     raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from ``/proc/cpuinfo`` (x86 ``flags``, Arm ``Features``); empty elsewhere."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
 
 
 def _onednn_bf16() -> bool:
@@ -145,3 +133,13 @@ def choose_precision(precision: str | torch.dtype, device: torch.device) -> tupl
 def resolve_precision(precision: str | torch.dtype, device: torch.device) -> torch.dtype:
     """The dtype :func:`choose_precision` runs (its notice dropped)."""
     return choose_precision(precision, device)[0]
+
+
+def prepare_net(net: nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+    """Put ``net`` in eval mode on ``device`` in ``dtype`` (in place); channels-last on the CPU."""
+    net.eval()
+    p = next(net.parameters(), None)
+    if p is not None and (p.device != device or p.dtype != dtype):
+        net.to(device=device, dtype=dtype)
+    if device.type == "cpu":
+        net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

@@ -5,7 +5,7 @@ An engine is a module that maps a ``(1, 3, h, w)`` float32 tile in [0, 1] to its
 (tiles, overlap, alpha, bit depth) are the same for every engine. ``torch`` is the generator
 itself; ``onnxruntime`` is :class:`OnnxNet`, an ``nn.Module`` whose ``forward`` runs an
 onnxruntime CPU session on an ONNX export (:mod:`gensr.models.onnx_export`) and which carries the
-``scale``, ``hparams``, ``size_multiple`` and ``receptive_radius`` the tiler reads.
+:class:`~gensr.infer.geometry.Geometry` (from the export's metadata) and ``hparams``.
 
 ``auto`` picks onnxruntime only where it was measured faster: the first ``auto`` run on a
 machine (CPU model and features, thread count, torch and onnxruntime versions) times both
@@ -20,8 +20,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +29,12 @@ import torch
 from torch import nn
 
 from gensr import interrupts
+from gensr.base.cache import cache_dir, read_json_table, update_json_table
+from gensr.base.machine import cpu_description
+from gensr.infer.devices import prepare_net
+from gensr.infer.geometry import MAX_AUTO_OVERLAP, Geometry
+from gensr.models import load_model, resolve_model
+from gensr.models.onnx_export import OPSET, export_onnx
 
 ENGINES = ("auto", "torch", "onnxruntime")
 MEASURE_SIZE = 128
@@ -87,6 +91,12 @@ class OnnxNet(nn.Module):
         self.scale = int(meta["gensr.scale"])
         self.size_multiple = int(meta.get("gensr.size_multiple", "1"))
         self.receptive_radius = int(meta.get("gensr.receptive_radius", "32"))
+        self.geometry = Geometry(
+            scale=self.scale,
+            size_multiple=self.size_multiple,
+            receptive_radius=self.receptive_radius,
+            overlap=min(self.receptive_radius, MAX_AUTO_OVERLAP),
+        )
         self.hparams: dict[str, Any] = json.loads(meta.get("gensr.hparams", "{}"))
         self.hparams.setdefault("scale", self.scale)
 
@@ -113,9 +123,6 @@ def onnx_for_model(model_path: str | Path) -> Path:
 
     A ``.onnx`` path is returned as it is. Raises ``ExportDependencyError`` without the exporter.
     """
-    from gensr.models import cache_dir, load_model
-    from gensr.models.onnx_export import OPSET, export_onnx
-
     model_path = Path(model_path)
     if model_path.suffix.lower() == ".onnx":
         return model_path
@@ -128,23 +135,6 @@ def onnx_for_model(model_path: str | Path) -> Path:
 
 
 # ------------------------------------------------------------------------------ measurement
-
-
-def cpu_description() -> tuple[str, list[str]]:
-    """(CPU model name, its SIMD features relevant to convolutions) from ``/proc/cpuinfo``."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    except OSError:
-        pass
-    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_bf16")
-    return name, [f for f in wanted if f in flags]
 
 
 def machine_key(threads: int | None = None) -> str:
@@ -181,9 +171,6 @@ def measure_engines(
     Returns:
         ``{"torch": MP/s, "onnxruntime": MP/s}``.
     """
-    from gensr.infer.tiling import prepare_net
-    from gensr.models import load_model, resolve_model
-
     path = resolve_model(None if model_path is None else str(model_path))
     threads = threads or torch.get_num_threads()
     before = torch.get_num_threads()
@@ -210,18 +197,12 @@ def measure_engines(
 
 
 def _cache_file() -> Path:
-    from gensr.models import cache_dir
-
     return cache_dir() / "engines.json"
 
 
 def cached_measurement(threads: int | None = None) -> dict[str, Any] | None:
     """This machine's stored measurement (``torch``, ``onnxruntime`` MP/s, ``engine``), or None."""
-    try:
-        table = json.loads(_cache_file().read_text())
-    except (OSError, ValueError):
-        return None
-    entry = table.get(machine_key(threads))
+    entry = read_json_table(_cache_file()).get(machine_key(threads))
     return entry if isinstance(entry, dict) and entry.get("engine") in ENGINES[1:] else None
 
 
@@ -230,16 +211,7 @@ def store_measurement(speeds: dict[str, float], threads: int | None = None) -> d
     faster = speeds["onnxruntime"] > MARGIN * speeds["torch"]
     entry = {**{k: round(v, 4) for k, v in speeds.items()}, "engine": "onnxruntime" if faster else "torch"}
     entry |= {"tile": MEASURE_SIZE, "date": time.strftime("%Y-%m-%d")}
-    path = _cache_file()
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError):
-        table = {}
-    table[machine_key(threads)] = entry
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    update_json_table(_cache_file(), machine_key(threads), entry)
     return entry
 
 
@@ -301,8 +273,6 @@ def load_network(
     With the onnxruntime engine (asked for, or chosen by ``auto``) the network is an
     :class:`~gensr.infer.engines.OnnxNet` on the model's ONNX export.
     """
-    from gensr.models import load_model, resolve_model
-
     path = resolve_model(model)
     if path.suffix.lower() == ".onnx":
         if engine == "torch":

@@ -6,28 +6,33 @@ slower per pixel, and where that happens depends on the CPU and the precision. O
 Xeon gensr is developed on (AMX), the built-in model in bf16 ran 9.6 output MP per CPU-second on
 224-pixel windows and 7.2 on 416-pixel ones (its convolutions are so fast there that memory
 traffic decides), while in fp32 larger windows were faster up to the allocator's limit
-(:data:`gensr.infer.tiling.CPU_ACTIVATION_BYTES`). So :func:`window_seconds` times one network
+(:data:`CPU_ACTIVATION_BYTES`). So :func:`window_seconds` times one network
 call on a few window sizes, once, and :func:`auto_tile` picks for each image
 the window whose layout (number of windows x CPU seconds per window) is cheapest. The timings are
 stored in ``<cache>/tuning.json`` under a key naming the CPU (model and SIMD features), the thread
 count, torch's version, the network (class and hyperparameters), the precision and the overlap.
+
+:func:`make_plan` decides everything :mod:`gensr.infer.tiling` then runs (a :class:`Plan`): the window, the
+overlap, the tiles per call and the rows per band.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from gensr.infer import layout, tiling
+from gensr.base.cache import cache_dir, read_json_table, update_json_table
+from gensr.base.machine import available_memory, cpu_description
+from gensr.infer import layout
+from gensr.infer.geometry import Geometry
 
 CANDIDATES = (128, 192, 256, 320, 384)
 """Window sides (input pixels) timed, below the caller's cap (which is timed too)."""
@@ -41,19 +46,97 @@ window pays page faults (the compact model's fp32 window of 356 px ran 2x the sy
 MIN_AUTO_TILE = 64
 """Smallest automatic tile core (input pixels): below it the overlap costs more than the tile."""
 GPU_TILE = 512
-"""Automatic tile core on GPUs (input pixels), batched up to :data:`MAX_BATCH` within memory."""
+"""Automatic tile core on GPUs (input pixels), batched up to :data:`MAX_TILES_PER_CALL` within memory."""
+MAX_TILES_PER_CALL = 8
+"""Most tile windows run in one network call (GPUs; the CPU runs one at a time)."""
+BAND_BYTES = 128 << 20
+"""Largest float32 output band :func:`make_plan` lets the host hold (128 MiB: at x4, 349 input rows of
+a 2000-pixel-wide input; inputs up to 1165 pixels wide are one band)."""
+HOST_TILE_BYTES = 512 << 20
+"""Largest activation memory of an automatic tile computed in host memory, when upscaling by bands."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How :mod:`gensr.infer.tiling` runs one image, in input pixels (decided by :func:`make_plan`).
+
+    Attributes:
+        tile: the tile core side asked for or chosen (at least the image's longer side: one piece).
+        window: the side of every window run (a core plus ``overlap`` on each side, aligned).
+        overlap: context on each side of a core, on the network's size multiple.
+        batch: windows per network call.
+        band_rows: input rows per output band; None = a band is one row of windows.
+    """
+
+    tile: int
+    window: int
+    overlap: int
+    batch: int
+    band_rows: int | None = None
+
+
+def make_plan(
+    net: nn.Module,
+    geom: Geometry,
+    h: int,
+    w: int,
+    *,
+    tile: int | None,
+    overlap: int | None,
+    batch: int | None,
+    device: torch.device,
+    dtype: torch.dtype,
+    bands: bool = False,
+    notify: Callable[[str], None] | None = None,
+) -> Plan:
+    """The :class:`Plan` for an ``h`` x ``w`` input: tile, window, overlap, batch and band rows.
+
+    Args:
+        net: the generator, prepared on ``device`` in ``dtype`` (probed and timed for automatic tiles).
+        geom: its :class:`~gensr.infer.geometry.Geometry`.
+        h, w: the input size.
+        tile: tile core side (the window is ``tile + 2 * overlap``, rounded up to the geometry's
+            alignment); None = :func:`auto_tile`; 0 = the whole image in one piece.
+        overlap: context on each side; None = the geometry's default.
+        batch: windows per call; None = 1 on the CPU, as many as fit (:func:`gpu_batch`) on GPUs.
+        bands: plan for output bands in flat host memory: a band's float32 output is at most
+            :data:`BAND_BYTES`, and where the device computes in host memory (CPU, MPS) an automatic
+            tile's activations at most :data:`HOST_TILE_BYTES`; an explicit tile that covers the
+            image, or 0, is one piece. Without ``bands`` a band is a row of windows.
+        notify: told (one line) when tile windows are timed for this machine, once.
+    """
+    m, ov = geom.size_multiple, geom.grid_overlap(overlap)
+    hp, wp = geom.padded(h, w)
+    rows = None
+    if bands and tile is not None and (tile == 0 or tile >= max(hp, wp)):
+        rows = hp
+    elif bands:
+        if tile is None:
+            budget = HOST_TILE_BYTES if device.type in ("cpu", "mps") else None
+            tile = auto_tile(
+                net, geom, hp, wp, overlap=ov, device=device, dtype=dtype, budget=budget, notify=notify
+            )
+        tile = max(m, tile // m * m)
+        s = geom.scale
+        rows = max(m, min(hp, BAND_BYTES // (4 * 3 * s * s * wp)) // m * m)  # a row of windows when it fits
+    elif tile is None:
+        tile = auto_tile(net, geom, hp, wp, overlap=ov, device=device, dtype=dtype, notify=notify)
+    if tile == 0:
+        window = max(hp, wp)
+    else:
+        window = -(-(max(m, tile // m * m) + 2 * ov) // geom.align) * geom.align
+    window = max(window, -(-geom.min_size // geom.align) * geom.align)
+    if batch is None:
+        batch = 1 if device.type == "cpu" else gpu_batch(net, geom, window, device=device, dtype=dtype)
+    return Plan(tile=tile, window=window, overlap=ov, batch=max(1, batch), band_rows=rows)
 
 
 def _cache_file() -> Path:
-    from gensr.models import cache_dir
-
     return cache_dir() / "tuning.json"
 
 
 def tuning_key(net: nn.Module, *, overlap: int, dtype: torch.dtype) -> str:
     """What a measurement depends on: CPU, threads, torch version, network, precision, overlap."""
-    from gensr.infer.engines import cpu_description
-
     name, flags = cpu_description()
     hparams = json.dumps(getattr(net, "hparams", {}), sort_keys=True, default=str)
     return (
@@ -65,27 +148,10 @@ def tuning_key(net: nn.Module, *, overlap: int, dtype: torch.dtype) -> str:
 def cached_seconds(key: str) -> dict[int, float] | None:
     """The stored CPU seconds per window call for ``key``, or None."""
     try:
-        entry = json.loads(_cache_file().read_text()).get(key)
+        entry = read_json_table(_cache_file()).get(key)
         return {int(p): float(t) for p, t in entry["cpu_seconds"].items()}
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return None
-
-
-def _store(key: str, entry: dict[str, Any]) -> None:
-    path = _cache_file()
-    try:
-        table = json.loads(path.read_text())
-        table = table if isinstance(table, dict) else {}
-    except (OSError, ValueError):
-        table = {}
-    table[key] = entry
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache: time again next time
 
 
 def measure_windows(
@@ -142,17 +208,20 @@ def window_seconds(
             "cpu_seconds": {str(p): round(t, 5) for p, t in seconds.items()},
             "date": time.strftime("%Y-%m-%d"),
         }
-        _store(key, entry)
+        try:
+            update_json_table(_cache_file(), key, entry)
+        except OSError:
+            pass  # a read-only cache: time again next time
     seconds = {p: t for p, t in seconds.items() if p <= cap}
     return seconds if len(seconds) >= 2 else None
 
 
 def auto_tile(
     net: nn.Module,
+    geom: Geometry,
     h: int,
     w: int,
     *,
-    scale: int,
     overlap: int,
     device: torch.device,
     dtype: torch.dtype,
@@ -170,14 +239,14 @@ def auto_tile(
     too slow to time. Tiles run one at a time on the CPU (at these windows, batches of 2 and 4 ran
     5-30 % slower per pixel on the 2-core Xeon, 1 and 2 threads, fp32 and bf16). On GPUs the core
     is :data:`GPU_TILE`, within 60 % of free memory (4 activations alive), and tiles are batched
-    (:func:`gensr.infer.tiling.iter_bands`). ``budget`` (bytes) lowers the memory allowed.
+    (:func:`gpu_batch`). ``budget`` (bytes) lowers the memory allowed.
 
     Returns:
         The core side; at least ``max(h, w)`` when the image is one window.
     """
-    m = tiling.size_multiple(net)
-    smallest = _smallest_window(overlap, m)
-    cap = window_cap(net, scale=scale, overlap=overlap, device=device, dtype=dtype, budget=budget)
+    m = geom.size_multiple
+    smallest = _smallest_window(overlap, geom)
+    cap = window_cap(net, geom, overlap=overlap, device=device, dtype=dtype, budget=budget)
     if max(h, w) <= cap:
         return max(h, w)  # one window: no overlap to recompute
     if device.type != "cpu":
@@ -186,9 +255,10 @@ def auto_tile(
     if not seconds:
         return cap - 2 * overlap
 
-    align = math.lcm(tiling.WINDOW_ALIGN, m)
     fitted = {
-        p: layout.fit_window(h, w, p, overlap=overlap, m=m, align=align) for p in seconds if p >= smallest
+        p: layout.fit_window(h, w, p, overlap=overlap, m=m, align=geom.align)
+        for p in seconds
+        if p >= smallest
     }
 
     def cost(p: int) -> float:  # the image's windows, shrunk to fit, at the CPU seconds per pixel of p x p
@@ -202,8 +272,8 @@ def auto_tile(
 
 def window_cap(
     net: nn.Module,
+    geom: Geometry,
     *,
-    scale: int,
     overlap: int,
     device: torch.device,
     dtype: torch.dtype,
@@ -214,19 +284,18 @@ def window_cap(
     CPU: the largest multiple of 32 whose largest activation stays under :data:`CPU_ACTIVATION_BYTES`;
     GPUs: :data:`GPU_TILE` plus the overlap; both within memory (``budget`` bytes lowers it).
     """
-    m = tiling.size_multiple(net)
-    align = math.lcm(tiling.WINDOW_ALIGN, m)
-    bytes_per_px = _bytes_per_px(net, scale=scale, device=device, dtype=dtype)
+    align = geom.align
+    bytes_per_px = _bytes_per_px(net, geom, device=device, dtype=dtype)
     available = _memory_budget(device) if budget is None else min(budget, _memory_budget(device))
     memory = int(math.sqrt(available / (4 * bytes_per_px)))
-    smallest = _smallest_window(overlap, m)
+    smallest = _smallest_window(overlap, geom)
     if device.type != "cpu":
         return max(smallest, min(GPU_TILE + 2 * overlap, memory) // align * align)
     return max(smallest, min(int(math.sqrt(CPU_ACTIVATION_BYTES / bytes_per_px)), memory) // 32 * 32)
 
 
-def _smallest_window(overlap: int, m: int) -> int:
-    align = math.lcm(tiling.WINDOW_ALIGN, m)
+def _smallest_window(overlap: int, geom: Geometry) -> int:
+    align = geom.align
     return -(-(2 * overlap + max(MIN_AUTO_TILE, 2 * align)) // align) * align
 
 
@@ -236,18 +305,18 @@ _PROBED: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, str, torch.dtype],
 """:func:`_bytes_per_px` per network, so a folder of images probes each network once."""
 
 
-def _bytes_per_px(net: nn.Module, *, scale: int, device: torch.device, dtype: torch.dtype) -> float:
+def _bytes_per_px(net: nn.Module, geom: Geometry, *, device: torch.device, dtype: torch.dtype) -> float:
     """Bytes of the network's largest single activation per input pixel (a 32x32 probe with hooks,
     once per network, scale, device and dtype)."""
     known = _PROBED.setdefault(net, {})
-    key = (scale, str(device), dtype)
+    key = (geom.scale, str(device), dtype)
     if key not in known:
-        known[key] = _probe_bytes_per_px(net, scale=scale, device=device, dtype=dtype)
+        known[key] = _probe_bytes_per_px(net, geom, device=device, dtype=dtype)
     return known[key]
 
 
-def _probe_bytes_per_px(net: nn.Module, *, scale: int, device: torch.device, dtype: torch.dtype) -> float:
-    m = tiling.size_multiple(net)
+def _probe_bytes_per_px(net: nn.Module, geom: Geometry, *, device: torch.device, dtype: torch.dtype) -> float:
+    m, scale = geom.size_multiple, geom.scale
     probe = max(32 // m, 1) * m
     largest = 0
 
@@ -268,21 +337,18 @@ def _probe_bytes_per_px(net: nn.Module, *, scale: int, device: torch.device, dty
     return per_px * torch.finfo(dtype).bits / 8
 
 
-def gpu_batch(net: nn.Module, win: int, *, scale: int, device: torch.device, dtype: torch.dtype) -> int:
-    """Windows per call on a GPU: as many as fit 60 % of free memory (4 activations alive), at most 8."""
-    per_window = 4 * _bytes_per_px(net, scale=scale, device=device, dtype=dtype) * win * win
-    return int(max(1, min(tiling.MAX_BATCH, _memory_budget(device) // max(per_window, 1))))
+def gpu_batch(net: nn.Module, geom: Geometry, win: int, *, device: torch.device, dtype: torch.dtype) -> int:
+    """Windows per call on a GPU: as many as fit 60 % of free memory (4 activations alive), at most
+    :data:`MAX_TILES_PER_CALL`."""
+    per_window = 4 * _bytes_per_px(net, geom, device=device, dtype=dtype) * win * win
+    return int(max(1, min(MAX_TILES_PER_CALL, _memory_budget(device) // max(per_window, 1))))
 
 
 def _memory_budget(device: torch.device) -> float:
+    """Bytes automatic tiles may use: 60 % of a GPU's free memory; on the host half of what is available
+    (:func:`gensr.base.machine.available_memory`, 8 GiB when unknown), at most 4 GiB."""
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         return 0.6 * free
-    available = 8 << 30
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                available = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return min(0.5 * available, 4 << 30)
+    available = available_memory()
+    return min(0.5 * (8 << 30 if available is None else available), 4 << 30)

@@ -9,8 +9,10 @@ from torch import nn
 
 from gensr.imageio import Image
 from gensr.infer.alpha import fill_transparent, upscale_alpha
-from gensr.infer.devices import choose_precision, resolve_device
-from gensr.infer.tiling import Progress, band_plan, iter_bands, prepare_net, run_tiles
+from gensr.infer.devices import choose_precision, prepare_net, resolve_device
+from gensr.infer.geometry import geometry_of
+from gensr.infer.tiling import Progress, iter_bands, run_tiles
+from gensr.infer.tuning import Plan, make_plan
 
 ALPHA_METHODS = ("bicubic", "net")
 
@@ -33,6 +35,8 @@ class Upscaler:
         notify: told (one line) when tile windows are timed for this machine, once.
 
     Attributes:
+        geometry: the network's :class:`~gensr.infer.geometry.Geometry` (scale, size multiple,
+            receptive radius, default overlap), read once here.
         dtype: the precision the network runs in.
         precision_note: why ``dtype`` differs from the precision asked for, or None.
     """
@@ -52,32 +56,43 @@ class Upscaler:
     ) -> None:
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.dtype, self.precision_note = choose_precision(precision, self.device)
-        if scale is None:
-            scale = int(getattr(net, "hparams", {}).get("scale", getattr(net, "scale", 0)))
-        if scale < 1:
-            raise ValueError("scale unknown: pass scale= for a network without hparams['scale']")
+        self.geometry = geometry_of(net, scale)
         if alpha not in ALPHA_METHODS:
             raise ValueError(f"unknown alpha method {alpha!r}; use {', '.join(ALPHA_METHODS)}")
         for name, value in (("tile", tile), ("overlap", overlap), ("batch", batch)):
             if value is not None and value < (1 if name == "batch" else 0):
                 raise ValueError(f"{name} must be {'>= 1' if name == 'batch' else '>= 0'}, got {value}")
-        self.net, self.scale, self.tile, self.overlap, self.alpha = net, scale, tile, overlap, alpha
+        self.net, self.scale, self.tile, self.overlap, self.alpha = (
+            net,
+            self.geometry.scale,
+            tile,
+            overlap,
+            alpha,
+        )
         self.batch, self.notify = batch, notify
         prepare_net(net, self.device, self.dtype)
 
-    def upscale_tensor(self, lr: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
-        """(B, 3, H, W) in [0, 1] -> (B, 3, H*s, W*s) in [0, 1], on the CPU."""
-        return run_tiles(
+    def plan(self, h: int, w: int, *, bands: bool = False) -> Plan:
+        """How an ``h`` x ``w`` input is run: :func:`gensr.infer.tuning.make_plan` with this upscaler's settings."""
+        return make_plan(
             self.net,
-            lr,
-            scale=self.scale,
+            self.geometry,
+            h,
+            w,
             tile=self.tile,
             overlap=self.overlap,
+            batch=self.batch,
             device=self.device,
             dtype=self.dtype,
-            batch=self.batch,
-            progress=progress,
+            bands=bands,
             notify=self.notify,
+        )
+
+    def upscale_tensor(self, lr: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> (B, 3, H*s, W*s) in [0, 1], on the CPU."""
+        run = self.plan(*lr.shape[-2:])
+        return run_tiles(
+            self.net, lr, self.geometry, run, device=self.device, dtype=self.dtype, progress=progress
         )
 
     def upscale(self, image: Image, progress: Progress | None = None) -> Image:
@@ -95,36 +110,17 @@ class Upscaler:
 
         Each band is an :class:`~gensr.imageio.Image` (colour and alpha of the same rows, the
         image's bit depth, grey mode, EXIF and ICC) for :func:`gensr.imageio.write_bands` to encode
-        as it comes; the host holds the input, one tile and one band (:func:`band_plan`), never the
-        whole output. Alpha is upscaled band by band too.
+        as it comes; the host holds the input, one tile and one band , never the
+        whole output (:meth:`plan` with ``bands``). Alpha is upscaled band by band too.
         """
         rgb, alpha = image.rgb, image.alpha
         if alpha is not None:
             rgb = fill_transparent(rgb, alpha)
-        tile, rows = band_plan(
-            self.net,
-            image.height,
-            image.width,
-            scale=self.scale,
-            tile=self.tile,
-            overlap=self.overlap,
-            device=self.device,
-            dtype=self.dtype,
-            notify=self.notify,
-        )
+        run = self.plan(image.height, image.width, bands=True)
 
         def bands(x: torch.Tensor, progress: Progress | None = None) -> Iterator[torch.Tensor]:
             return iter_bands(
-                self.net,
-                x,
-                scale=self.scale,
-                tile=tile,
-                overlap=self.overlap,
-                device=self.device,
-                dtype=self.dtype,
-                band_rows=rows,
-                batch=self.batch,
-                progress=progress,
+                self.net, x, self.geometry, run, device=self.device, dtype=self.dtype, progress=progress
             )
 
         net_alpha = None

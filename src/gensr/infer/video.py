@@ -1,9 +1,9 @@
 """Upscaling a video: its frames batched through an :class:`Upscaler`, written with the source's timing.
 
 Frames of one video share a size, so the tile and the batch are chosen once per video: small frames go
-through the network several at a time (up to :data:`PIXELS_PER_CALL` input pixels and :data:`MAX_BATCH`
-frames per call, within the memory budget that sizes tiles), frames too large for that budget go one
-at a time in tiles, exactly as images do. Decoding, timing, colour, audio and the atomic write are
+through the network several at a time (up to :data:`PIXELS_PER_CALL` input pixels and
+:data:`MAX_FRAMES_PER_CALL` frames per call, within the memory budget that sizes tiles), frames too
+large for that budget go one at a time in tiles, exactly as images do. Decoding, timing, colour, audio and the atomic write are
 :mod:`gensr.imageio.video` and :mod:`gensr.imageio.video_write`.
 """
 
@@ -16,11 +16,10 @@ from pathlib import Path
 
 from gensr.imageio.video import Frames, VideoReader
 from gensr.imageio.video_write import EncodeOptions, write_video
-from gensr.infer.tiling import default_overlap, size_multiple
 from gensr.infer.tuning import auto_tile, window_cap
 from gensr.infer.upscaler import Upscaler
 
-MAX_BATCH = 8
+MAX_FRAMES_PER_CALL = 8
 """Most frames per network call."""
 PIXELS_PER_CALL = 1 << 18
 """Input pixels per network call up to which small frames are batched (512x512); larger frames gain
@@ -51,22 +50,21 @@ def frames_per_batch(up: Upscaler, height: int, width: int) -> tuple[int, int]:
 
     A tile given to the :class:`Upscaler` is kept; frames are batched only when it covers them.
     """
-    o = default_overlap(up.net) if up.overlap is None else up.overlap
-    m = size_multiple(up.net)
-    o = -(-o // m) * m
+    geom = up.geometry
+    o = geom.grid_overlap(up.overlap)
     side = max(height, width)
     if up.tile is None:
-        tile = auto_tile(up.net, height, width, scale=up.scale, overlap=o, device=up.device, dtype=up.dtype)
+        tile = auto_tile(up.net, geom, height, width, overlap=o, device=up.device, dtype=up.dtype)
     else:
         tile = up.tile
     if tile < side:
         return 1, tile
     if up.tile is None:
-        cap = window_cap(up.net, scale=up.scale, overlap=o, device=up.device, dtype=up.dtype)
+        cap = window_cap(up.net, geom, overlap=o, device=up.device, dtype=up.dtype)
         budget = min(PIXELS_PER_CALL, cap * cap)  # a call's pixels: no more than the largest tile window
     else:
         budget = PIXELS_PER_CALL
-    return max(1, min(MAX_BATCH, budget // (height * width))), tile
+    return max(1, min(MAX_FRAMES_PER_CALL, budget // (height * width))), tile
 
 
 def upscale_video(

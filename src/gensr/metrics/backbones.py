@@ -29,6 +29,7 @@ from safetensors import safe_open
 from safetensors.torch import save
 from torch import nn
 
+from gensr.base.cache import cache_dir
 from gensr.imageio import atomic_write
 
 __all__ = [
@@ -72,8 +73,6 @@ def _canonical(net: str) -> str:
 
 def backbone_dir() -> Path:
     """The cache folder of converted backbones: ``$GENSR_CACHE/backbones`` or ``~/.cache/gensr/backbones``."""
-    from gensr.models import cache_dir
-
     return cache_dir() / "backbones"
 
 

@@ -10,7 +10,7 @@ The evaluation protocol of SR papers (BasicSR ``calculate_psnr``/``calculate_ssi
   is the mean of the per-channel SSIMs.
 
 All functions take ``(B, C, H, W)`` float tensors in [0, 1] and return one value per image ``(B,)``.
-LPIPS lives in :mod:`gensr.lpips`.
+LPIPS lives in :mod:`gensr.metrics.lpips`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["rgb_to_y", "quantize_uint8", "psnr", "ssim"]
+from gensr.base.tensors import quantize_uint8
+
+__all__ = ["psnr", "rgb_to_y", "ssim"]
 
 # MATLAB rgb2ycbcr, Y row, for R, G, B in [0, 1] giving Y in [16, 235].
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -46,18 +48,6 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"expected (B, 3, H, W) RGB, got shape {tuple(x.shape)}")
     w = torch.tensor(_Y_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return ((x * w).sum(dim=1, keepdim=True) + _Y_OFFSET) / 255.0
-
-
-def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Clip to [0, 1] and round to the nearest of the 256 uint8 levels, staying in [0, 1]. Same shape.
-
-    Rounds half up, as MATLAB's ``uint8()`` does: the one 8-bit quantizer of gensr (evaluation,
-    MATLAB bicubic, degradations, training and evaluation inputs).
-
-    >>> quantize_uint8(torch.tensor([0.5 / 255, 1.5 / 255, 2.5 / 255, 1.2])).mul(255).tolist()
-    [1.0, 2.0, 3.0, 255.0]
-    """
-    return torch.floor(x.clamp(0, 1) * 255 + 0.5) / 255
 
 
 def _prepare(

@@ -3,7 +3,7 @@
 ``d(x0, x1) = sum_l mean_hw( w_l . (n(f_l(x0)) - n(f_l(x1)))^2 )`` where ``f_l`` are five ReLU
 feature maps of an ImageNet AlexNet or VGG16, ``n`` scales each pixel's feature vector to unit
 length, and ``w_l`` are the learned non-negative linear layers of LPIPS v0.1. Inputs first go
-through LPIPS's scaling layer (shift and scale of [-1, 1] images). Weights: :mod:`gensr.backbones`.
+through LPIPS's scaling layer (shift and scale of [-1, 1] images). Weights: :mod:`gensr.metrics.backbones`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gensr.backbones import alexnet_features, lpips_linear_layers, vgg16_features
+from gensr.metrics.backbones import alexnet_features, lpips_linear_layers, vgg16_features
 
 __all__ = ["LPIPS"]
 

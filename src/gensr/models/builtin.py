@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from gensr.base.cache import cache_dir
 from gensr.models.modelfile import ModelFileError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -24,12 +24,6 @@ ALIASES: dict[str, str] = {
 """Former built-in names -> the built-in model that replaced them."""
 
 DEFAULT_MODEL = "gensr-x4"
-
-
-def cache_dir() -> Path:
-    """Where gensr keeps user models and converted backbones: ``$GENSR_CACHE`` or ``~/.cache/gensr``."""
-    root = os.environ.get("GENSR_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "gensr"
 
 
 def resolve_model(name_or_path: str | Path | None = None) -> Path:

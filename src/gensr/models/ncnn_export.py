@@ -37,7 +37,7 @@ from torch import nn
 
 from gensr.archs import arch_name
 from gensr.archs.base import ConvPixelShuffle, NearestConv
-from gensr.imageio.files import atomic_write
+from gensr.base.atomic import atomic_write
 from gensr.models.ncnn_graph import PARAM_MAGIC, TAG_FP16, Weights, parse_param, run_graph
 
 Act = tuple[str, float]

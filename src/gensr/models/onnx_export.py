@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from gensr.archs import arch_name
-from gensr.imageio.files import atomic_write
+from gensr.base.atomic import atomic_write
 
 OPSET = 18
 """ONNX opset of exported files (onnxruntime >= 1.14 runs it)."""

@@ -3,7 +3,7 @@
 Every section has one consumer: ``model``/``discriminator`` -> :func:`gensr.archs.build_generator` /
 ``build_discriminator``; ``data`` -> the data loader; ``degradation`` -> :mod:`gensr.degrade`;
 ``loss`` -> :func:`gensr.train.train_step_g` (the weights α, β, γ are multiplied there);
-``perceptual`` -> :class:`gensr.losses.PerceptualLoss`; ``optim`` and ``pretrain`` -> the optimizers
+``perceptual`` -> :class:`gensr.train.losses.PerceptualLoss`; ``optim`` and ``pretrain`` -> the optimizers
 and :func:`gensr.train.learning_rate`; ``train`` and ``val`` -> :func:`gensr.train.fit`.
 
 Unknown keys and values of the wrong type are errors that name the full dotted key
@@ -25,7 +25,7 @@ from typing import Any, Literal
 import yaml
 
 from gensr.degrade import BicubicConfig, RealisticConfig
-from gensr.strict import ConfigError, convert, parse_override, set_dotted, to_plain, to_yaml
+from gensr.train.strict import ConfigError, convert, parse_override, set_dotted, to_plain, to_yaml
 
 __all__ = [
     "ConfigError",

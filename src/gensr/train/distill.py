@@ -38,10 +38,10 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from gensr.config import DistillConfig
+from gensr.base.tensors import quantize_uint8
 from gensr.degrade import imresize
 from gensr.imageio import atomic_write
-from gensr.metrics import quantize_uint8
+from gensr.train.config import DistillConfig
 
 __all__ = [
     "Teacher",

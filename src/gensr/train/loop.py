@@ -36,9 +36,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from gensr import degrade
-from gensr.config import ConfigError, TrainConfig
 from gensr.infer.devices import resolve_device
 from gensr.train.checkpoint import latest_checkpoint, save_checkpoint
+from gensr.train.config import ConfigError, TrainConfig
 from gensr.train.distill import clean_lr, teacher_targets
 from gensr.train.distributed import (
     DistEnv,

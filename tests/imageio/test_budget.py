@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gensr import budget
+from gensr.imageio import budget
 
 
 def test_estimate_streams_png_and_tiff_holds_jpeg_rows_and_frames() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gensr import download as dl
+from gensr.data import download as dl
 
 PAYLOAD = bytes(range(256)) * 64 + b"tail"  # 16388 bytes
 

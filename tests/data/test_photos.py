@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from gensr import data as D
+from gensr.data import photos as D
 from gensr.imageio import ImageReadError, list_images
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from gensr.archs import build_generator
+from gensr.base.atomic import TEMP_PATTERN, sweep_stale_parts
 from gensr.imageio import Image, atomic_write, write_image
-from gensr.imageio.files import TEMP_PATTERN, sweep_stale_parts
 from gensr.models import save_model
 from gensr.train.checkpoint import save_checkpoint
 from gensr.train.runlog import truncate_log

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from gensr.cli import main
-from gensr.config import ConfigError, TrainConfig, dump_config, from_dict, load_config, parse_override
+from gensr.train.config import ConfigError, TrainConfig, dump_config, from_dict, load_config, parse_override
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 

