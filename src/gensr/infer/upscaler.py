@@ -73,7 +73,7 @@ class Upscaler:
         prepare_net(net, self.device, self.dtype)
 
     def plan(self, h: int, w: int, *, bands: bool = False) -> Plan:
-        """How an ``h`` x ``w`` input is run: :func:`gensr.infer.tuning.make_plan` with this upscaler's settings."""
+        """How an ``h`` x ``w`` input is run: :func:`gensr.infer.tuning.make_plan` with these settings."""
         return make_plan(
             self.net,
             self.geometry,

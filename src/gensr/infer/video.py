@@ -3,8 +3,8 @@
 Frames of one video share a size, so the tile and the batch are chosen once per video: small frames go
 through the network several at a time (up to :data:`PIXELS_PER_CALL` input pixels and
 :data:`MAX_FRAMES_PER_CALL` frames per call, within the memory budget that sizes tiles), frames too
-large for that budget go one at a time in tiles, exactly as images do. Decoding, timing, colour, audio and the atomic write are
-:mod:`gensr.imageio.video` and :mod:`gensr.imageio.video_write`.
+large for that budget go one at a time in tiles, exactly as images do. Decoding, timing, colour, audio
+and the atomic write are :mod:`gensr.imageio.video` and :mod:`gensr.imageio.video_write`.
 """
 
 from __future__ import annotations
