@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gensr.data import download as dl
+from gensr.data import unpack
 
 PAYLOAD = bytes(range(256)) * 64 + b"tail"  # 16388 bytes
 
@@ -159,18 +160,18 @@ def _tar(members: dict[str, bytes]) -> bytes:
 
 def test_extract_zip_and_tar_subfolders(tmp_path: Path) -> None:
     (tmp_path / "a.zip").write_bytes(_zip({"Set/HR/x.png": b"x", "Set/LR/y.png": b"y", "Other/z.png": b"z"}))
-    out = dl.extract(tmp_path / "a.zip", tmp_path / "z", "Set")
+    out = unpack.extract(tmp_path / "a.zip", tmp_path / "z", "Set")
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["HR/x.png", "LR/y.png"]
     assert not (tmp_path / "z" / "Other").exists()
     assert [p.name for p in (tmp_path / "z").iterdir()] == ["Set"]  # no temporary folder left
     (tmp_path / "b.tar").write_bytes(_tar({"bench/S5/HR/a.png": b"a", "bench/S14/HR/b.png": b"b"}))
-    dl.extract(tmp_path / "b.tar", tmp_path / "t", "bench/S5")
-    dl.extract(tmp_path / "b.tar", tmp_path / "t", "bench/S14")
+    unpack.extract(tmp_path / "b.tar", tmp_path / "t", "bench/S5")
+    unpack.extract(tmp_path / "b.tar", tmp_path / "t", "bench/S14")
     assert (tmp_path / "t/bench/S5/HR/a.png").read_bytes() == b"a"
     assert (tmp_path / "t/bench/S14/HR/b.png").read_bytes() == b"b"
     (tmp_path / "evil.tar").write_bytes(_tar({"../escape.png": b"e"}))
-    with pytest.raises(dl.DownloadError, match="unsafe"):
-        dl.extract(tmp_path / "evil.tar", tmp_path / "e")
+    with pytest.raises(unpack.ArchiveError, match="unsafe"):
+        unpack.extract(tmp_path / "evil.tar", tmp_path / "e")
     assert not (tmp_path / "escape.png").exists()
 
 

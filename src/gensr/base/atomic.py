@@ -73,6 +73,15 @@ def atomic_write(
     return path
 
 
+def move_into_place(part: str | Path, path: str | Path) -> Path:
+    """Rename a finished file ``part`` (written and checked by its caller, e.g. a resumable download)
+    to ``path`` in the same folder, replacing it, and sync the folder entry; returns ``path``."""
+    path = Path(path)
+    os.replace(part, path)
+    _fsync_dir(path.parent)
+    return path
+
+
 def sweep_stale_parts(folder: str | Path) -> list[Path]:
     """Remove temporary files of killed gensr runs from ``folder``; returns what was removed.
 

@@ -22,7 +22,6 @@ from gensr import interrupts
 from gensr.commands import upscale_inputs, upscale_video
 from gensr.commands.upscale_inputs import Job
 from gensr.commands.upscale_outputs import OUT_EXTENSIONS, check_destination, destination, suffix_problem
-from gensr.imageio.budget import memory_problem, parse_pixels
 from gensr.messages import reason, say, shown
 
 if TYPE_CHECKING:  # torch and what needs it are imported in run(), so that `--help` starts fast
@@ -144,6 +143,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _pixels(text: str) -> int:
+    from gensr.imageio.budget import parse_pixels
+
     try:
         return parse_pixels(text)
     except ValueError as e:
@@ -293,6 +294,7 @@ def _run_job(
     from tqdm import tqdm
 
     from gensr.imageio import FORMATS, probe_image
+    from gensr.imageio.budget import memory_problem
 
     if upscale_video.is_video(job.src):
         dst = out if file_target else out / job.subdir / upscale_video.out_name(job.src, args, up.scale)

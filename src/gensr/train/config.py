@@ -14,10 +14,6 @@ else kept as a plain string, and checked the same way.
 
 from __future__ import annotations
 
-import difflib
-import inspect
-import re
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from gensr.degrade import BicubicConfig, RealisticConfig
+from gensr.train.config_check import check_config
 from gensr.train.strict import ConfigError, convert, parse_override, set_dotted, to_plain, to_yaml
 
 __all__ = [
@@ -303,117 +300,3 @@ def from_dict(data: Any) -> TrainConfig:
 def dump_config(cfg: TrainConfig) -> str:
     """The resolved config as YAML text (loads back to an equal config)."""
     return to_yaml(to_plain(cfg))
-
-
-# ---------------------------------------------------------------- consistency
-
-
-_LAYER = re.compile(r"^(conv|relu)[1-5]_[1-4]$|^pool[1-5]$")
-
-
-def check_config(cfg: TrainConfig) -> None:
-    """Cross-field checks; raises :class:`ConfigError` naming the key."""
-    from gensr.archs import DISCRIMINATORS, GENERATORS
-
-    if cfg.scale < 1:
-        raise ConfigError(f"scale: must be >= 1, got {cfg.scale}")
-    for kind in ("bicubic", "realistic"):
-        if getattr(cfg.degradation, kind).scale != cfg.scale:
-            raise ConfigError(f"degradation.{kind}.scale: must equal scale ({cfg.scale})")
-    if cfg.model.arch:
-        _check_hparams("model", GENERATORS, cfg.model.arch, cfg.model.hparams, forbid=("scale",))
-    elif not cfg.train.pretrained:
-        raise ConfigError(
-            "model.arch: empty, which needs train.pretrained (a gensr model file) to take it from"
-        )
-    if cfg.loss.adversarial_weight > 0:
-        _check_hparams("discriminator", DISCRIMINATORS, cfg.discriminator.arch, cfg.discriminator.hparams)
-    d, t = cfg.data, cfg.train
-    if d.patch < 1 or d.patch % cfg.scale:
-        raise ConfigError(f"data.patch: must be a positive multiple of scale ({cfg.scale}), got {d.patch}")
-    if not d.train:
-        raise ConfigError("data.train: needs at least one folder (or 'samples')")
-    for key, v in (
-        ("data.batch", d.batch),
-        ("train.iters", t.iters),
-        ("train.log_every", t.log_every),
-        ("train.ckpt_every", t.ckpt_every),
-        ("train.keep_last", t.keep_last),
-        ("train.max_nonfinite", t.max_nonfinite),
-    ):
-        if v < 1:
-            raise ConfigError(f"{key}: must be >= 1, got {v}")
-    for key, v in (
-        ("data.workers", d.workers),
-        ("train.stop_after", t.stop_after),
-        ("pretrain.iters", cfg.pretrain.iters),
-        ("val.every", cfg.val.every),
-        ("optim.warmup_iters", cfg.optim.warmup_iters),
-        ("val.crop", cfg.val.crop),
-    ):
-        if v < 0:
-            raise ConfigError(f"{key}: must be >= 0, got {v}")
-    if not 0.0 <= t.ema_decay < 1.0:
-        raise ConfigError(f"train.ema_decay: must be in [0, 1), got {t.ema_decay}")
-    if cfg.val.crop % cfg.scale:
-        raise ConfigError(f"val.crop: must be a multiple of scale ({cfg.scale}), got {cfg.val.crop}")
-    for key, ms in (
-        ("optim.milestones", cfg.optim.milestones),
-        ("pretrain.milestones", cfg.pretrain.milestones),
-    ):
-        if list(ms) != sorted(ms):
-            raise ConfigError(f"{key}: must be increasing, got {list(ms)}")
-    if t.device not in ("auto", "cpu") and not t.device.startswith("cuda"):
-        raise ConfigError(f"train.device: must be auto, cpu or cuda[:N], got {t.device!r}")
-    for name, w in cfg.perceptual.layers.items():
-        if not _LAYER.match(name):
-            raise ConfigError(f"perceptual.layers.{name}: not a VGG layer name (convB_I, reluB_I or poolB)")
-        if w < 0:
-            raise ConfigError(f"perceptual.layers.{name}: weight must be >= 0, got {w}")
-    if cfg.loss.perceptual_weight > 0 and not cfg.perceptual.layers:
-        raise ConfigError("perceptual.layers: empty while loss.perceptual_weight > 0")
-    _check_distill(cfg)
-
-
-def _check_distill(cfg: TrainConfig) -> None:
-    dc = cfg.distill
-    for key, v in (("distill.weight", dc.weight), ("distill.perceptual_weight", dc.perceptual_weight)):
-        if v < 0:
-            raise ConfigError(f"{key}: must be >= 0, got {v}")
-    if not dc.teacher:
-        return
-    if dc.crops < 1 or dc.batch < 1:
-        raise ConfigError(f"distill.crops, distill.batch: must be >= 1, got {dc.crops}, {dc.batch}")
-    if dc.margin < 0 or dc.margin % cfg.scale:
-        raise ConfigError(f"distill.margin: must be a multiple of scale ({cfg.scale}), >= 0, got {dc.margin}")
-    if dc.perceptual_weight > 0 and not cfg.perceptual.layers:
-        raise ConfigError("perceptual.layers: empty while distill.perceptual_weight > 0")
-    if dc.cache and not dc.privileged and cfg.degradation.kind != "bicubic":
-        raise ConfigError(
-            "distill.cache: cached targets need distill.privileged (the teacher's input must not depend on "
-            "the random degradation); use distill.cache='' (on the fly) instead"
-        )
-
-
-def _check_hparams(
-    section: str, table: dict[str, type], arch: str, hparams: dict[str, Any], forbid: tuple[str, ...] = ()
-) -> None:
-    if arch not in table:
-        close = difflib.get_close_matches(arch, list(table), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(
-            f"{section}.arch: unknown architecture {arch!r}{hint}; known: {', '.join(sorted(table))}"
-        )
-    init = inspect.unwrap(table[arch].__init__)  # type: ignore[misc]
-    hints = typing.get_type_hints(init)
-    params = [p for p in inspect.signature(init).parameters if p != "self"]
-    for k, v in hparams.items():
-        key = f"{section}.hparams.{k}"
-        if k in forbid:
-            raise ConfigError(f"{key}: set by the top-level '{k}' key, not here")
-        if k not in params:
-            close = difflib.get_close_matches(k, params, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(params)})"
-            raise ConfigError(f"{key}: not a hyperparameter of {arch}{hint}")
-        if k in hints:
-            convert(hints[k], v, key)
