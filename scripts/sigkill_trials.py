@@ -34,7 +34,7 @@ KILLS_PER_TRIAL = 3
 
 def make_config(work: Path, iters: int) -> Path:
     """A seconds-long recipe on two real photo crops (and a third to validate on)."""
-    from gensr.data import sample_photos
+    from gensr.data.photos import sample_photos
     from gensr.train.config import dump_config, load_config
 
     imgs = dict(sample_photos())

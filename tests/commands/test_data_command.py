@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from gensr.cli import main
-from gensr.data import SAMPLE_PHOTOS
 from gensr.data import download as dl
+from gensr.data.photos import SAMPLE_PHOTOS
 
 
 def test_samples_writes_the_photos_as_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -239,7 +239,7 @@ def test_torchrun_two_processes_shard_resume_and_match_one(tmp_path: Path, model
     import subprocess
     import sys
 
-    from gensr.data import sample_photos
+    from gensr.data.photos import sample_photos
 
     photos = dict(sample_photos())
     names = ["astronaut", "coffee", "rocket", "chelsea", "motorcycle_left", "immunohistochemistry"]

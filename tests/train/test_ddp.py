@@ -88,7 +88,7 @@ def _free_port() -> int:
 
 
 def test_two_processes_match_one(tmp_path: Path) -> None:
-    from gensr.data import sample_photos
+    from gensr.data.photos import sample_photos
     from gensr.train import fit
     from gensr.train.runlog import read_log
 

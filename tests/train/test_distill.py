@@ -13,7 +13,7 @@ from PIL import Image
 
 from gensr import degrade
 from gensr.archs import build_generator
-from gensr.data import HRCropDataset, sample_photos
+from gensr.data.photos import HRCropDataset, sample_photos
 from gensr.models import save_model
 from gensr.train import fit
 from gensr.train.config import DistillConfig, load_config

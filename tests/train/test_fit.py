@@ -34,7 +34,7 @@ TINY_G = {
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two 136 px crops of real photos to train on, one 64 px crop of another to validate on."""
-    from gensr.data import sample_photos
+    from gensr.data.photos import sample_photos
 
     imgs = dict(sample_photos())
     root = tmp_path_factory.mktemp("photos")

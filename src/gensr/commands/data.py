@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _samples(args: argparse.Namespace) -> int:
-    from gensr.data import sample_photos, save_png
+    from gensr.data.photos import sample_photos, save_png
 
     try:
         photos = sample_photos()
@@ -66,7 +66,7 @@ def _samples(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from gensr.data import extract_subimages
+    from gensr.data.photos import extract_subimages
 
     if not args.src.is_dir():
         print(f"gensr data prepare: {args.src}: not a folder", file=sys.stderr)  # noqa: T201

@@ -175,7 +175,7 @@ def build_cache(
 
     Args:
         teacher: from :func:`load_teacher`.
-        crops: an :class:`~gensr.data.HRCropDataset` without augmentation; crop ``i`` is its item ``i``
+        crops: an :class:`~gensr.data.photos.HRCropDataset` without augmentation; crop ``i`` is its item ``i``
             in epoch ``i // len(crops)``, for ``i < cfg.crops``.
         folder: the cache root (``distill.cache``).
         cfg: the distill section.
@@ -226,7 +226,7 @@ def _dihedral(x: Tensor, k: int) -> Tensor:
 class CachedCrops(Dataset[tuple[Tensor, Tensor]]):
     """The cached ``(hr, t_sr)`` pairs: the centre ``patch`` of each, ``(3, patch, patch)`` float32,
     with the same random flip/rotation applied to both (a function of ``(seed, epoch, index)``,
-    like :class:`gensr.data.HRCropDataset`)."""
+    like :class:`gensr.data.photos.HRCropDataset`)."""
 
     def __init__(
         self, folder: str | os.PathLike[str], *, patch: int = 0, seed: int = 0, augment: bool = True

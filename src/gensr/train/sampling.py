@@ -4,7 +4,7 @@ The sample stream is the concatenation of random permutations of the dataset, on
 each drawn from ``(seed, epoch)``. Global batch ``b`` is stream items ``b*B .. b*B + B - 1``;
 process ``r`` of ``W`` takes its contiguous ``B/W`` of them. Every item is ``(index, epoch)``: the
 dataset's crop and flips are a function of ``(seed, epoch, index)``
-(:class:`gensr.data.HRCropDataset`), so each item is the same crop wherever it is loaded.
+(:class:`gensr.data.photos.HRCropDataset`), so each item is the same crop wherever it is loaded.
 
 So the data a run sees depends on the seed and the global batch size only, never on the number
 of processes, the number of loader workers, or where a run was interrupted: resuming at batch

@@ -2,7 +2,7 @@
 (G from a pretrained file when given), the VGG loss, the data sets, the SIGINT/SIGTERM handler.
 
 ``samples`` in ``data.train`` / ``data.val`` stands for scikit-image's bundled colour photos
-(:func:`gensr.data.sample_photos`), written once as PNG files to ``$GENSR_CACHE/samples``;
+(:func:`gensr.data.photos.sample_photos`), written once as PNG files to ``$GENSR_CACHE/samples``;
 :data:`SAMPLE_VAL` of them are held out for validation and never trained on.
 """
 
@@ -23,7 +23,7 @@ from torch import nn
 
 from gensr.archs import build_discriminator, build_generator
 from gensr.base.cache import cache_dir
-from gensr.data import SAMPLE_PHOTOS, HRCropDataset, sample_photos, save_png
+from gensr.data.photos import SAMPLE_PHOTOS, HRCropDataset, sample_photos, save_png
 from gensr.degrade import DegradationConfig
 from gensr.imageio import list_images
 from gensr.train.config import ConfigError, ModelConfig, TrainConfig

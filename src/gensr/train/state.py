@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gensr.data import HRCropDataset
+from gensr.data.photos import HRCropDataset
 from gensr.degrade import DegradationConfig
 from gensr.imageio import atomic_write
 from gensr.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, set_rng_state
