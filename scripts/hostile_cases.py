@@ -30,6 +30,16 @@ import numpy as np
 import torch
 from PIL import Image, ImageCms
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests/ is importable
+from tests.hostile import (  # noqa: E402
+    GARBAGE_EXIF,
+    exif_with,
+    photo,
+    png_with_chunk,
+    save_tiny_model,
+    zero_png,
+)
+
 MB = 1 << 20
 DEFAULT_RSS_MB = 1500
 
@@ -80,12 +90,6 @@ def case(group: str, rc: int | set[int], *, rss_mb: int = DEFAULT_RSS_MB, sigint
 
 # ---- file makers ---------------------------------------------------------------------------------
 
-RNG = np.random.default_rng(0)
-
-
-def photo(h: int = 12, w: int = 16, c: int = 3) -> np.ndarray:
-    return RNG.integers(0, 256, (h, w, c)).astype(np.uint8)
-
 
 def save(path: Path, arr: np.ndarray | Image.Image, **kw: object) -> Path:
     im = arr if isinstance(arr, Image.Image) else Image.fromarray(arr)
@@ -94,64 +98,8 @@ def save(path: Path, arr: np.ndarray | Image.Image, **kw: object) -> Path:
     return path
 
 
-def exif_with(tag: int, value: object) -> bytes:
-    """A little-endian EXIF block with one IFD0 entry; any value type (text where a number belongs)."""
-    if isinstance(value, str):
-        kind, count, data = 2, len(value) + 1, value.encode() + b"\0"
-    elif isinstance(value, float):
-        kind, count, data = 11, 1, struct.pack("<f", value)
-    elif value < 0:
-        kind, count, data = 8, 1, struct.pack("<h", value)
-    else:
-        kind, count, data = (
-            (3, 1, struct.pack("<H", value)) if value < 65536 else (4, 1, struct.pack("<I", value))
-        )
-    if len(data) <= 4:
-        entry = struct.pack("<HHI", tag, kind, count) + data.ljust(4, b"\0")
-        tail = b""
-    else:
-        entry = struct.pack("<HHII", tag, kind, count, 8 + 2 + 12 + 4)
-        tail = data
-    return (
-        b"Exif\0\0II*\0" + struct.pack("<I", 8) + struct.pack("<H", 1) + entry + struct.pack("<I", 0) + tail
-    )
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def zero_png(w: int, h: int, *, colour: int = 2) -> bytes:
-    """A valid PNG of zeros streamed through zlib (tiny file, any claimed size)."""
-    ch = {0: 1, 2: 3}[colour]
-    comp = zlib.compressobj(9)
-    row = b"\0" * (1 + w * ch)
-    parts = [comp.compress(row) for _ in range(h)]
-    idat = b"".join(parts) + comp.flush()
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
-    )
-
-
-def png_with_chunk(kind: bytes, data: bytes) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(photo()).save(buf, "PNG")
-    raw = buf.getvalue()
-    end = raw.rindex(b"IEND") - 4
-    idat = raw.index(b"IDAT") - 4
-    return raw[:idat] + png_chunk(kind, data) + raw[idat:end] + raw[end:]
-
-
 def tiny_model(d: Path, scale: int = 4) -> Path:
-    from gensr.archs import build_generator
-    from gensr.models import save_model
-
-    torch.manual_seed(0)
-    net = build_generator("compact", {"num_feat": 4, "num_conv": 1, "scale": scale})
-    path = d / f"tiny_x{scale}.safetensors"
-    save_model(path, net)
-    return path
+    return save_tiny_model(d / f"tiny_x{scale}.safetensors", scale)
 
 
 def model_with_meta(d: Path, **changes: str) -> Path:
@@ -209,7 +157,7 @@ def one_line_naming(fragment: str, outputs_wanted: int | None = None) -> Callabl
 def folder_with(d: Path, bad_name: str, bad: bytes | Callable[[Path], object], n_good: int = 3) -> Path:
     folder = d / "in"
     for i in range(n_good):
-        save(folder / f"good{i}.png", photo())
+        save(folder / f"good{i}.png", photo(12, 16))
     p = folder / bad_name
     if callable(bad):
         bad(p)
@@ -223,19 +171,19 @@ def folder_with(d: Path, bad_name: str, bad: bytes | Callable[[Path], object], n
 
 @case("isolation", 0)
 def jpeg_exif_orientation_text(d: Path):
-    folder = folder_with(d, "bad.jpg", lambda p: save(p, photo(), exif=exif_with(0x0112, "abc")))
+    folder = folder_with(d, "bad.jpg", lambda p: save(p, photo(12, 16), exif=exif_with(0x0112, "abc")))
     return upscale(d, folder), want_outputs(4)
 
 
 @case("isolation", 0)
 def png_exif_orientation_text(d: Path):
-    folder = folder_with(d, "bad.png", lambda p: save(p, photo(), exif=exif_with(0x0112, "abc")))
+    folder = folder_with(d, "bad.png", lambda p: save(p, photo(12, 16), exif=exif_with(0x0112, "abc")))
     return upscale(d, folder), want_outputs(4)
 
 
 @case("isolation", 0)
 def webp_exif_orientation_text(d: Path):
-    folder = folder_with(d, "bad.webp", lambda p: save(p, photo(), exif=exif_with(0x0112, "abc")))
+    folder = folder_with(d, "bad.webp", lambda p: save(p, photo(12, 16), exif=exif_with(0x0112, "abc")))
     return upscale(d, folder), want_outputs(4)
 
 
@@ -243,7 +191,8 @@ def _orientation_cases() -> None:
     for value in (0, 9, 65535, -1, 2.5):
 
         def make(d: Path, value: object = value):
-            folder = folder_with(d, "bad.jpg", lambda p: save(p, photo(), exif=exif_with(0x0112, value)))
+            exif = exif_with(0x0112, value)
+            folder = folder_with(d, "bad.jpg", lambda p: save(p, photo(12, 16), exif=exif))
             return upscale(d, folder), want_outputs(4)
 
         make.__name__ = f"jpeg_exif_orientation_{value}"
@@ -252,24 +201,22 @@ def _orientation_cases() -> None:
 
 _orientation_cases()
 
-GARBAGE_EXIF = b"Exif\x00\x00II*\x00\xff\xff\xff\x7f" + os.urandom(64)
-
 
 @case("isolation", 0)
 def jpeg_corrupt_exif(d: Path):
-    folder = folder_with(d, "bad.jpg", lambda p: save(p, photo(), exif=GARBAGE_EXIF))
+    folder = folder_with(d, "bad.jpg", lambda p: save(p, photo(12, 16), exif=GARBAGE_EXIF))
     return upscale(d, folder), want_outputs(4)
 
 
 @case("isolation", 0)
 def png_corrupt_exif(d: Path):
-    folder = folder_with(d, "bad.png", png_with_chunk(b"eXIf", GARBAGE_EXIF[6:]))
+    folder = folder_with(d, "bad.png", png_with_chunk(photo(12, 16), b"eXIf", GARBAGE_EXIF[6:]))
     return upscale(d, folder), want_outputs(4)
 
 
 @case("isolation", 0)
 def webp_corrupt_exif(d: Path):
-    folder = folder_with(d, "bad.webp", lambda p: save(p, photo(), exif=GARBAGE_EXIF))
+    folder = folder_with(d, "bad.webp", lambda p: save(p, photo(12, 16), exif=GARBAGE_EXIF))
     return upscale(d, folder), want_outputs(4)
 
 
@@ -314,7 +261,7 @@ def newline_in_name(d: Path):
 def undecodable_bytes_in_name(d: Path):
     folder = d / "in"
     for i in range(2):
-        save(folder / f"good{i}.png", photo())
+        save(folder / f"good{i}.png", photo(12, 16))
     bad = os.fsencode(str(folder)) + b"/bad\xff\xfe.png"
     with open(bad, "wb") as f:
         f.write(b"garbage")
@@ -330,7 +277,7 @@ def escape_sequence_in_name(d: Path):
 @case("isolation", {0, 1})
 def gif_is_upscaled_or_refused_with_a_line(d: Path):
     """GIF goes through the video path (another engineer's); either way: done, or one line."""
-    folder = folder_with(d, "anim.gif", lambda p: save(p, photo()))
+    folder = folder_with(d, "anim.gif", lambda p: save(p, photo(12, 16)))
 
     def chk(d: Path, r: Result) -> str | None:
         if r.rc == 0:
@@ -348,14 +295,14 @@ def corrupt_video_among_images(d: Path):
 
 @case("isolation", 1)
 def same_output_name_twice(d: Path):
-    save(d / "a.png", photo())
-    save(d / "a.jpg", photo())
+    save(d / "a.png", photo(12, 16))
+    save(d / "a.jpg", photo(12, 16))
     return upscale(d, d / "a.png", d / "a.jpg", extra=("--format", "png")), one_line_naming("a", 1)
 
 
 @case("isolation", 1)
 def output_would_replace_input(d: Path):
-    save(d / "out" / "a_x4.png", photo())
+    save(d / "out" / "a_x4.png", photo(12, 16))
     return upscale(d, d / "out" / "a_x4.png", extra=("--suffix", "")), one_line_naming("a_x4.png", 1)
 
 
@@ -364,39 +311,39 @@ def output_would_replace_input(d: Path):
 
 @case("traceback", 1)
 def output_name_too_long(d: Path):
-    src = save(d / ("n" * 250 + ".png"), photo())
-    save(d / "ok.png", photo())
+    src = save(d / ("n" * 250 + ".png"), photo(12, 16))
+    save(d / "ok.png", photo(12, 16))
     return upscale(d, src, d / "ok.png"), one_line_naming("nnnn", 1)
 
 
 @case("traceback", 2)
 def suffix_300_wide(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     return upscale(d, d / "a.png", extra=("--suffix", "{scale:>300}")), one_line_naming("suffix")
 
 
 @case("traceback", 2, rss_mb=1500)
 def suffix_huge_width(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     return upscale(d, d / "a.png", extra=("--suffix", "{scale:>99999999999}")), one_line_naming("suffix")
 
 
 @case("traceback", 2)
 def suffix_attribute_access(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     return upscale(d, d / "a.png", extra=("--suffix", "{scale.__class__}")), one_line_naming("suffix")
 
 
 @case("traceback", 2)
 def suffix_with_path_separator(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     return upscale(d, d / "a.png", extra=("--suffix", "/../../escaped")), one_line_naming("suffix")
 
 
 for _bad_scale in ("0", "-4", "abc", "1e9", ""):
 
     def _scale_case(d: Path, value: str = _bad_scale):
-        save(d / "a.png", photo())
+        save(d / "a.png", photo(12, 16))
         return upscale(d, d / "a.png", model=model_with_meta(d, scale=value)), one_line_naming(
             "bad.safetensors"
         )
@@ -408,7 +355,7 @@ for _bad_scale in ("0", "-4", "abc", "1e9", ""):
 @case("traceback", 2)
 def model_meta_scale_disagrees(d: Path):
     for i in range(3):
-        save(d / f"a{i}.png", photo())
+        save(d / f"a{i}.png", photo(12, 16))
     argv = upscale(d, *(d / f"a{i}.png" for i in range(3)), model=model_with_meta(d, scale="2"))
     return argv, one_line_naming("bad.safetensors")
 
@@ -425,7 +372,7 @@ for _name, _hp in {
 }.items():
 
     def _hp_case(d: Path, hp: str = _hp):
-        save(d / "a.png", photo())
+        save(d / "a.png", photo(12, 16))
         return upscale(d, d / "a.png", model=model_with_meta(d, hparams=hp)), one_line_naming(
             "bad.safetensors"
         )
@@ -436,27 +383,27 @@ for _name, _hp in {
 
 @case("traceback", 2)
 def model_arch_unknown(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     return upscale(d, d / "a.png", model=model_with_meta(d, arch="evil")), one_line_naming("bad.safetensors")
 
 
 @case("traceback", 2)
 def model_not_safetensors(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     (d / "m.safetensors").write_bytes(os.urandom(300))
     return upscale(d, d / "a.png", model=d / "m.safetensors"), one_line_naming("m.safetensors")
 
 
 @case("traceback", 2)
 def model_header_length_huge(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     (d / "m.safetensors").write_bytes(struct.pack("<Q", 1 << 62) + b"{}")
     return upscale(d, d / "a.png", model=d / "m.safetensors"), one_line_naming("m.safetensors")
 
 
 @case("traceback", 2)
 def model_truncated(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     data = tiny_model(d).read_bytes()
     (d / "m.safetensors").write_bytes(data[: len(data) - 50])
     return upscale(d, d / "a.png", model=d / "m.safetensors"), one_line_naming("m.safetensors")
@@ -473,8 +420,8 @@ def model_nan_weights(d: Path):
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     tensors["body.0.weight"][0, 0, 0, 0] = float("nan")
     save_file(tensors, str(d / "nan.safetensors"), metadata=meta)
-    save(d / "a.png", photo())
-    save(d / "b.png", photo())
+    save(d / "a.png", photo(12, 16))
+    save(d / "b.png", photo(12, 16))
 
     def chk(d: Path, r: Result) -> str | None:
         if "fp32" in r.err:
@@ -494,7 +441,7 @@ def model_int_weights(d: Path):
         meta = dict(f.metadata())
         tensors = {k: f.get_tensor(k).to(torch.int8) for k in f.keys()}
     save_file(tensors, str(d / "int.safetensors"), metadata=meta)
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     return upscale(d, d / "a.png", model=d / "int.safetensors"), one_line_naming("int.safetensors")
 
 
@@ -634,13 +581,13 @@ def ncnn_param_huge_numbers(d: Path):
 
 @case("traceback", 130, sigint_after=0.3)
 def ctrl_c_during_imports_early(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     return upscale(d, d / "a.png"), None
 
 
 @case("traceback", 130, sigint_after=1.2)
 def ctrl_c_during_imports_late(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     return upscale(d, d / "a.png"), None
 
 
@@ -716,7 +663,7 @@ def plot_garbage_log(d: Path):
 def png_over_the_pixel_budget(d: Path):
     """10000x10001 (a few hundred KB): one pixel row over the default 100 MP, refused from the header."""
     (d / "big.png").write_bytes(zero_png(10000, 10001))
-    save(d / "ok.png", photo())
+    save(d / "ok.png", photo(12, 16))
     return upscale(d, d / "big.png", d / "ok.png"), one_line_naming("big.png: 10000x10001 is 100 MP", 1)
 
 
@@ -737,14 +684,14 @@ def png_10000_square_streams(d: Path):
 @case("memory", 1, rss_mb=1000)
 def png_header_60000_square(d: Path):
     (d / "big.png").write_bytes(zero_png(60000, 60000)[:2000])
-    save(d / "ok.png", photo())
+    save(d / "ok.png", photo(12, 16))
     return upscale(d, d / "big.png", d / "ok.png"), one_line_naming("big.png", 1)
 
 
 @case("memory", 1, rss_mb=1000)
 def webp_16383_square(d: Path):
     save(d / "big.webp", Image.new("RGB", (16383, 16383)), lossless=False, quality=1)
-    save(d / "ok.png", photo())
+    save(d / "ok.png", photo(12, 16))
     return upscale(d, d / "big.webp", d / "ok.png"), one_line_naming("big.webp", 1)
 
 
@@ -757,14 +704,14 @@ def max_pixels_flag(d: Path):
 
 @case("memory", 2, rss_mb=1000)
 def model_meta_num_feat_8000(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     hp = json.dumps({"num_feat": 8000, "num_conv": 1, "scale": 4})
     return upscale(d, d / "a.png", model=model_with_meta(d, hparams=hp)), one_line_naming("bad.safetensors")
 
 
 @case("memory", 2, rss_mb=1000)
 def model_meta_num_conv_100000(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     hp = json.dumps({"num_feat": 4, "num_conv": 100000, "scale": 4})
     return upscale(d, d / "a.png", model=model_with_meta(d, hparams=hp)), one_line_naming("bad.safetensors")
 
@@ -772,14 +719,14 @@ def model_meta_num_conv_100000(d: Path):
 @case("memory", 1, rss_mb=1000)
 def png_iccp_bomb(d: Path):
     icc = zlib.compress(b"\0" * (200 * MB), 9)
-    folder = folder_with(d, "bomb.png", png_with_chunk(b"iCCP", b"x\0\0" + icc))
+    folder = folder_with(d, "bomb.png", png_with_chunk(photo(12, 16), b"iCCP", b"x\0\0" + icc))
     return upscale(d, folder), None
 
 
 @case("memory", {0, 1}, rss_mb=1000)
 def png_ztxt_bomb(d: Path):
     txt = zlib.compress(b"A" * (200 * MB), 9)
-    folder = folder_with(d, "bomb.png", png_with_chunk(b"zTXt", b"k\0\0" + txt))
+    folder = folder_with(d, "bomb.png", png_with_chunk(photo(12, 16), b"zTXt", b"k\0\0" + txt))
     return upscale(d, folder), None
 
 
@@ -920,7 +867,7 @@ def lab_tiff_icc(d: Path):
 def grey_icc_on_rgb_png(d: Path):
     grey = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     grey = grey[:16] + b"GRAY" + grey[20:]
-    save(d / "a.png", photo(), icc_profile=grey)
+    save(d / "a.png", photo(12, 16), icc_profile=grey)
 
     def chk(d: Path, r: Result) -> str | None:
         space = _icc_space(d / "out" / outputs(d)[0])
@@ -932,7 +879,7 @@ def grey_icc_on_rgb_png(d: Path):
 @case("loss", 0)
 def srgb_icc_kept(d: Path):
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    save(d / "a.jpg", photo(), icc_profile=srgb)
+    save(d / "a.jpg", photo(12, 16), icc_profile=srgb)
 
     def chk(d: Path, r: Result) -> str | None:
         return None if _icc_space(d / "out" / outputs(d)[0]) == "RGB " else "sRGB profile lost"
@@ -942,9 +889,9 @@ def srgb_icc_kept(d: Path):
 
 @case("loss", 0)
 def control_formats_fine(d: Path):
-    save(d / "g16.png", (RNG.integers(0, 65536, (8, 9))).astype(np.uint16))
+    save(d / "g16.png", np.random.default_rng(0).integers(0, 65536, (8, 9)).astype(np.uint16))
     save(d / "cmyk.jpg", Image.fromarray(photo(8, 9, 4), "CMYK"))
-    save(d / "p.png", Image.fromarray(photo()).convert("P"))
+    save(d / "p.png", Image.fromarray(photo(12, 16)).convert("P"))
     save(d / "la.png", Image.fromarray(photo(8, 9, 2), "LA"))
     save(d / "one.png", photo(1, 1))
     save(d / "line.png", photo(1, 5000))
@@ -957,7 +904,7 @@ def control_formats_fine(d: Path):
 
 @case("crash", 0)
 def long_input_name_legal_output(d: Path):
-    src = save(d / ("n" * 240 + ".png"), photo())
+    src = save(d / ("n" * 240 + ".png"), photo(12, 16))
     return upscale(d, src), want_outputs(1)
 
 
@@ -971,7 +918,7 @@ def stale_part_file_cleaned(d: Path):
     old = time.time() - 3600
     os.utime(stale, (old, old))
     os.utime(other, (old, old))
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
 
     def chk(d: Path, r: Result) -> str | None:
         if stale.exists():
@@ -1005,34 +952,34 @@ def disk_full(d: Path):
 
 @case("crash", 1)
 def output_folder_is_a_file(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     (d / "out").write_bytes(b"x")
     return upscale(d, d / "a.png"), one_line_naming("out")
 
 
 @case("crash", 2)
 def file_target_with_two_inputs(d: Path):
-    save(d / "a.png", photo())
-    save(d / "b.png", photo())
+    save(d / "a.png", photo(12, 16))
+    save(d / "b.png", photo(12, 16))
     return ["upscale", str(d / "a.png"), str(d / "b.png"), "-o", str(d / "x.png"), "--model",
             str(tiny_model(d)), "-q"], one_line_naming("x.png")  # fmt: skip
 
 
 @case("crash", 2)
 def quality_zero(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     return upscale(d, d / "a.png", extra=("--quality", "0")), one_line_naming("quality")
 
 
 @case("crash", 2)
 def device_unavailable(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     return upscale(d, d / "a.png", extra=("--device", "cuda:7")), None
 
 
 @case("crash", 2)
 def missing_model(d: Path):
-    save(d / "a.png", photo())
+    save(d / "a.png", photo(12, 16))
     return upscale(d, d / "a.png", model=d / "nope.safetensors"), one_line_naming("nope")
 
 

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,21 @@ def _tuning_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tuning, "_cache_file", lambda: path)
         yield
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``tiny_model_file(scale=4, seed=0) -> path``: the tiny compact generator
+    (:func:`tests.hostile.save_tiny_model`) as a gensr model file, made once per scale and seed."""
+    from tests.hostile import save_tiny_model
+
+    folder = tmp_path_factory.mktemp("tiny-models")
+
+    def make(scale: int = 4, seed: int = 0) -> Path:
+        path = folder / f"tiny_x{scale}_seed{seed}.safetensors"
+        return path if path.exists() else save_tiny_model(path, scale, seed)
+
+    return make
 
 
 # The test machines are small and shared: one intra-op thread is much faster than two fighting

@@ -1,13 +1,40 @@
-"""Hostile files for the tests: EXIF with any value type, raw PNG chunks, files claiming any size."""
+"""Makers of the files the tests and ``scripts/hostile_cases.py`` feed gensr: EXIF with any value type,
+raw PNG chunks, files claiming any size, random photos, and the tiny model file."""
 
 from __future__ import annotations
 
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
+
+TINY_HPARAMS = {"num_feat": 8, "num_conv": 2}
+"""The tiny generator of the tests: a real compact network (two 8-channel convolutions), milliseconds
+per image, untrained."""
+
+
+def save_tiny_model(path: Path, scale: int = 4, seed: int = 0) -> Path:
+    """Save the tiny compact generator (:data:`TINY_HPARAMS`, weights from ``seed``) as a gensr model file.
+
+    The global torch random state is left as it was.
+    """
+    import torch
+
+    from gensr.archs import build_generator
+    from gensr.models import save_model
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        save_model(path, build_generator("compact", {**TINY_HPARAMS, "scale": scale}))
+    return path
+
+
+def photo(h: int = 6, w: int = 8, c: int = 3) -> np.ndarray:
+    """Random ``(h, w, c)`` uint8 pixels, the same for the same size."""
+    return np.random.default_rng(h * w + c).integers(0, 256, (h, w, c)).astype(np.uint8)
 
 
 def exif_with(tag: int, value: object) -> bytes:
@@ -45,12 +72,12 @@ def png_with_chunk(pixels: np.ndarray, kind: bytes, data: bytes) -> bytes:
     return raw[:at] + png_chunk(kind, data) + raw[at:]
 
 
-def zero_png(width: int, height: int) -> bytes:
-    """A valid RGB PNG of zeros of any size, a few hundred bytes per megapixel."""
+def zero_png(width: int, height: int, *, colour: int = 2) -> bytes:
+    """A valid PNG of zeros of any size (``colour`` 2: RGB, 0: grey), a few hundred bytes per megapixel."""
     comp = zlib.compressobj(9)
-    row = b"\0" * (1 + 3 * width)
+    row = b"\0" * (1 + {0: 1, 2: 3}[colour] * width)
     idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
     )

@@ -8,8 +8,12 @@ import torch
 from gensr.archs import DISCRIMINATORS, arch_name, build_discriminator
 
 
-def test_table() -> None:
-    assert set(DISCRIMINATORS) == {"vgg", "unet"}
+@pytest.mark.parametrize("name", sorted(DISCRIMINATORS))
+def test_every_table_entry_builds_judges_and_names_itself(name: str) -> None:
+    hparams = {"vgg": {"num_feat": 4, "input_size": 128}, "unet": {"num_feat": 4}}[name]
+    d = build_discriminator(name, hparams)
+    out = d(torch.rand(1, 3, 128, 128))
+    assert arch_name(d) == name and out.shape[0] == 1 and torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize("size", [128, 256])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -165,14 +167,10 @@ def test_bad_image_is_reported_and_others_scored(
 
 
 def test_model_file_and_usage_errors(
-    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_file: Callable[..., Path]
 ) -> None:
-    from gensr.archs import build_generator
-    from gensr.models import save_model
-
-    net = build_generator("compact", {"num_feat": 4, "num_conv": 1, "scale": 2})
     path = tmp_path / "tiny-x2.safetensors"
-    save_model(path, net)
+    shutil.copyfile(tiny_model_file(2), path)
     out = tmp_path / "r.json"
     assert main(["eval", "--data", str(photos), "--scale", "2", "--model", str(path), "--no-lpips",
                  "--json", str(out)]) == 0  # fmt: skip

@@ -13,16 +13,8 @@ from gensr.imageio import read_image
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny x4 compact generator saved as a gensr model file."""
-    from gensr.archs import build_generator
-    from gensr.models import save_model
-
-    torch.manual_seed(0)
-    net = build_generator("compact", {"num_feat": 8, "num_conv": 2, "scale": 4})
-    path = tmp_path_factory.mktemp("model") / "tiny_x4.safetensors"
-    save_model(path, net)
-    return path
+def model(tiny_model_file: Callable[..., Path]) -> Path:
+    return tiny_model_file()
 
 
 def photo(h: int = 12, w: int = 16, channels: int = 3) -> np.ndarray:

@@ -4,31 +4,20 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 from PIL import Image as PILImage
 
 from gensr.cli import main
 from gensr.imageio import budget
-from tests.hostile import GARBAGE_EXIF, exif_with, png_with_chunk, zero_png
+from tests.hostile import GARBAGE_EXIF, exif_with, photo, png_with_chunk, zero_png
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from gensr.archs import build_generator
-    from gensr.models import save_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny_x4.safetensors"
-    save_model(path, build_generator("compact", {"num_feat": 4, "num_conv": 1, "scale": 4}))
-    return path
-
-
-def photo(h: int = 6, w: int = 8, c: int = 3) -> np.ndarray:
-    return np.random.default_rng(h * w + c).integers(0, 256, (h, w, c)).astype(np.uint8)
+def model(tiny_model_file: Callable[..., Path]) -> Path:
+    return tiny_model_file()
 
 
 def run(*args: object) -> int:

@@ -12,7 +12,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -149,6 +148,9 @@ def test_any_ncnn_damage_imports_or_is_named(
         _works(net)
 
 
-@pytest.mark.parametrize("n", [0])
-def test_tiny_network_is_valid(n: int) -> None:
+def test_the_unfuzzed_network_and_state_work() -> None:
+    """The control of the fuzzed cases: the network they start from runs, and its state loads back."""
     _works(NET.eval())
+    back = build_generator("compact", TINY)
+    back.load_state_dict(STATE)
+    _works(back.eval())

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image as PILImage
@@ -21,14 +21,8 @@ from tests.fuzz.files import EXT, Spec, file_names, image_files
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from gensr.archs import build_generator
-    from gensr.models import save_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny_x2.safetensors"
-    save_model(path, build_generator("compact", {"num_feat": 4, "num_conv": 1, "scale": 2}))
-    return path
+def model(tiny_model_file: Callable[..., Path]) -> Path:
+    return tiny_model_file(2)
 
 
 @examples(30)

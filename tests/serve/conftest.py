@@ -34,16 +34,9 @@ ServerFactory = Callable[..., AbstractContextManager[Running]]
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> ModelEntry:
-    """A tiny x4 compact generator saved as a gensr model file (milliseconds per image)."""
-    from gensr.archs import build_generator
-    from gensr.models import save_model
-
-    torch.manual_seed(0)
-    net = build_generator("compact", {"num_feat": 8, "num_conv": 2, "scale": 4})
-    path = tmp_path_factory.mktemp("model") / "tiny-x4.safetensors"
-    save_model(path, net)
-    return ModelEntry(name="tiny-x4", path=path, scale=4, arch="compact")
+def tiny_model(tiny_model_file: Callable[..., Path]) -> ModelEntry:
+    """The tests' tiny x4 generator (``tiny_model_file`` in tests/conftest.py) as a served model."""
+    return ModelEntry(name="tiny-x4", path=tiny_model_file(), scale=4, arch="compact")
 
 
 @pytest.fixture(scope="session")

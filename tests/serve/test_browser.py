@@ -223,3 +223,5 @@ def test_docs_screenshot(driver: Any, server_factory: Any, builtin_model: ModelE
     with PILImage.open(out) as im:  # keep the committed file small: 256 colours
         small = im.convert("RGB").quantize(256, method=PILImage.Quantize.MEDIANCUT)
     small.save(out, optimize=True)
+    with PILImage.open(out) as im:
+        assert im.mode == "P" and im.width >= 1000 and im.height >= 1000, (im.mode, im.size)

@@ -4,6 +4,7 @@ a stale cache is never reused, and an interrupted cache build resumes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,6 @@ from PIL import Image
 from gensr import degrade
 from gensr.archs import build_generator
 from gensr.data.photos import HRCropDataset, sample_photos
-from gensr.models import save_model
 from gensr.train import fit
 from gensr.train.config import DistillConfig, load_config
 from gensr.train.distill import (
@@ -42,12 +42,8 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def teacher_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(3)
-    net = build_generator("compact", {"num_feat": 8, "num_conv": 2, "scale": 4})
-    path = tmp_path_factory.mktemp("teacher") / "teacher.safetensors"
-    save_model(path, net)
-    return path
+def teacher_file(tiny_model_file: Callable[..., Path]) -> Path:
+    return tiny_model_file(seed=3)
 
 
 def crops(photos: Path, patch: int = 32) -> HRCropDataset:

@@ -120,10 +120,14 @@ def test_preset_perceptual_layers_exist_in_vgg16() -> None:
     from gensr.metrics.backbones import vgg16_features
 
     vgg = vgg16_features()
+    checked = 0
     for preset in PRESETS:
         cfg = load_config(CONFIGS / f"{preset}.yaml")
         if cfg.loss.perceptual_weight > 0:
-            PerceptualLoss(vgg, cfg.perceptual.layers, cfg.perceptual.criterion)
+            loss = PerceptualLoss(vgg, cfg.perceptual.layers, cfg.perceptual.criterion)
+            assert sorted(loss.taps.values()) == sorted(cfg.perceptual.layers.values()), preset
+            checked += 1
+    assert checked >= 3  # srgan, esrgan, realesrgan and the compact presets weigh a perceptual loss
 
 
 def test_bf16_autocast_trains(photos: tuple[Path, Path], tmp_path: Path) -> None:

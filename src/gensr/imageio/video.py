@@ -311,15 +311,3 @@ def _frame_to_tensor(frame: Any, colour: Colour) -> torch.Tensor:
     if alpha:
         x = x[:3] * x[3:] + (1 - x[3:])
     return x.contiguous()
-
-
-def probe_video(path: str | Path) -> VideoInfo:
-    """:class:`VideoInfo` of a video file (opens it and decodes its first frame)."""
-    with VideoReader(path) as v:
-        return v.info
-
-
-def read_frames(path: str | Path, n: int = 1) -> Iterator[Frames]:
-    """All frames of a video, ``n`` at a time (:meth:`VideoReader.batches`)."""
-    with VideoReader(path) as v:
-        yield from v.batches(n)
