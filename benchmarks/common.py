@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from gensr.base.machine import cpu_description, total_memory
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 """The markdown file the scripts write their sections into."""
@@ -137,46 +139,19 @@ def param_count(path: Path) -> tuple[str, int]:
 # ----------------------------------------------------------------------------------- the machine
 
 
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def cpu_flags() -> list[str]:
-    """The SIMD features relevant to conv/matmul speed (AVX2, AVX-512, bf16, AMX), from /proc/cpuinfo."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    m = re.search(r"^flags\s*:\s*(.*)$", text, re.MULTILINE)
-    flags = set(m.group(1).split()) if m else set()
-    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
-    return [f for f in wanted if f in flags]
-
-
 def machine_info() -> dict[str, Any]:
     """What ran the benchmark: CPU, cores, memory, Python/torch versions, torch threads, date, load."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count() or 1
-    mem_gib = float("nan")
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gib = int(line.split()[1]) / 2**20
-    except OSError:
-        pass
+    total = total_memory()
+    mem_gib = float("nan") if total is None else total / 2**30
+    cpu, flags = cpu_description()
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     return {
-        "cpu": cpu_model(),
-        "flags": cpu_flags(),
+        "cpu": cpu,
+        "flags": flags,
         "logical_cores": os.cpu_count() or 1,
         "usable_cores": usable,
         "memory_gib": round(mem_gib, 1),

@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
+from gensr.base.machine import cpu_flags  # noqa: E402
 from gensr.infer.engines import MARGIN, MEASURE_SIZE, measure_engines, onnx_for_model, store_measurement  # noqa: E402
 from gensr.models import resolve_model  # noqa: E402
 
@@ -40,10 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime
 
     info = common.machine_info()
-    all_flags = " ".join(
-        sorted(set(Path("/proc/cpuinfo").read_text().split("flags")[1].split("\n")[0].split()))
-    )
-    print(f"CPU: {info['cpu']}\nflags: {all_flags.lstrip(': ')}", file=sys.stderr)  # noqa: T201
+    print(f"CPU: {info['cpu']}\nflags: {' '.join(sorted(cpu_flags()))}", file=sys.stderr)  # noqa: T201
     model = resolve_model(args.model)
     onnx_for_model(model)  # export once, outside the timings
     rows, default_threads = [], torch.get_num_threads()

@@ -14,13 +14,23 @@ CONV_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp
 """SIMD features that change how fast convolutions run: the ones :func:`cpu_description` names."""
 _NO_LIMIT = 1 << 60
 """cgroup v1 writes "no limit" as a huge number (``9223372036854771712``)."""
+CPUINFO = Path("/proc/cpuinfo")
+MEMINFO = Path("/proc/meminfo")
+CGROUP_MEMORY = (
+    (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory.current")),  # cgroup v2
+    (
+        Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+        Path("/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ),
+)
+"""(limit, usage) files of this process's memory cgroup, v2 then v1."""
 
 
 def _cpuinfo() -> tuple[str | None, set[str]]:
     """(model name or None, feature flags) of the first processor in ``/proc/cpuinfo``."""
     name: str | None = None
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = CPUINFO.read_text()
     except OSError:
         return None, set()
     for line in text.splitlines():
@@ -44,24 +54,31 @@ def cpu_description() -> tuple[str, list[str]]:
     return name or platform.processor() or platform.machine(), [f for f in CONV_FLAGS if f in flags]
 
 
-def available_memory() -> int | None:
-    """Bytes of memory this process may still use (``MemAvailable``, capped by a cgroup limit), or None."""
-    found: list[int] = []
+def _meminfo(key: str) -> int | None:
+    """Bytes of ``key`` (``MemAvailable``, ``MemTotal``) in ``/proc/meminfo``, or None."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                found.append(int(line.split()[1]) * 1024)
+        for line in MEMINFO.read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    for limit_file, used_file in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),  # v1
-    ):
+    return None
+
+
+def total_memory() -> int | None:
+    """Bytes of memory of this machine (``MemTotal``), or None where ``/proc/meminfo`` is missing."""
+    return _meminfo("MemTotal")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process may still use (``MemAvailable``, capped by a cgroup limit), or None."""
+    found = [n for n in (_meminfo("MemAvailable"),) if n is not None]
+    for limit_file, used_file in CGROUP_MEMORY:
         try:
-            limit = Path(limit_file).read_text().strip()
+            limit = limit_file.read_text().strip()
             if limit == "max" or int(limit) >= _NO_LIMIT:
                 continue
-            found.append(max(int(limit) - int(Path(used_file).read_text()), 0))
+            found.append(max(int(limit) - int(used_file.read_text()), 0))
         except (OSError, ValueError):
             continue
     return min(found) if found else None
