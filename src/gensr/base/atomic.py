@@ -1,7 +1,7 @@
 """The one atomic write: a file appears complete or not at all (torch-free).
 
 Every file gensr writes goes through :func:`atomic_write` (images through
-:func:`gensr.imageio.write_image`; JSON caches through :func:`gensr.base.cache.update_json_cache`).
+:func:`gensr.imageio.write_image`; JSON caches through :func:`gensr.base.cache.update_json_table`).
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def sample_params(cfg: DegradationConfig, batch: int, generator: torch.Generator
     """Draw the random parameters of ``batch`` degradations.
 
     Args:
-        cfg: a :class:`BicubicConfig` or :class:`RealisticConfig`.
+        cfg: a :class:`BicubicConfig` or :class:`~gensr.degrade.config.RealisticConfig`.
         batch: number of images.
         generator: CPU ``torch.Generator``; the only source of randomness.
 

@@ -50,7 +50,8 @@ def upscale_alpha(alpha: torch.Tensor, scale: int, rows: tuple[int, int] | None 
     Bicubic is the default because it is faithful: it invents no texture in a mask the network
     was never trained on, and it costs no second network pass. Hard edges come out soft, like
     anti-aliasing; with :func:`fill_transparent` the colour under a soft edge is the object's
-    own, so there is no halo. :class:`Upscaler` with ``alpha="net"`` runs the network instead.
+    own, so there is no halo. :class:`~gensr.infer.upscaler.Upscaler` with ``alpha="net"`` runs the
+    network instead.
 
     Args:
         alpha: (B, 1, H, W) in [0, 1].

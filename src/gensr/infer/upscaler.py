@@ -25,7 +25,7 @@ class Upscaler:
         scale: its factor; None reads ``net.hparams["scale"]`` or ``net.scale``.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or a device.
         precision: ``fp32`` (default), ``auto`` (bf16 where the device computes it natively, else
-            fp32), ``bf16`` (fp32 where it is not native; :attr:`precision_note` says so),
+            fp32), ``bf16`` (fp32 where it is not native; ``precision_note`` says so),
             ``fp16`` (CUDA only), or a dtype.
         tile: tile core side in input pixels; None = automatic (for speed, see
             :func:`gensr.infer.tuning.auto_tile`); 0 = the whole image in one piece.

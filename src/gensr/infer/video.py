@@ -80,7 +80,7 @@ def upscale_video(
     """Upscale every frame of the video ``src`` into ``dst`` (written atomically).
 
     Frame timestamps, audio and subtitles (copied), rotation, colour tags and metadata are kept; see
-    :mod:`gensr.imageio.video` for the rules and :func:`~gensr.imageio.video.write_video` for the
+    :mod:`gensr.imageio.video` for the rules and :func:`~gensr.imageio.video_write.write_video` for the
     encoding ``options``.
 
     Raises:

@@ -265,7 +265,7 @@ def export_ncnn(
     Before anything is written, the graph is run by gensr's ncnn interpreter
     (:func:`gensr.models.ncnn_graph.run_graph`) with fp32 copies of the weights on a random ``(1, 3, 12, 12)``
     input and must agree with ``net`` to 1e-4 (a wiring check; fp16 storage then rounds the
-    convolution weights, which costs accuracy measured in ``tests/test_export.py``).
+    convolution weights, which costs accuracy measured in ``tests/models/test_ncnn_export.py``).
 
     Args:
         net: a gensr generator (:data:`WRITERS` lists the architectures), any device and dtype.

@@ -235,7 +235,8 @@ def _interp(x: torch.Tensor, la: Layer, where: str) -> torch.Tensor:
 
 
 def run_graph(graph: Graph, weights: Weights, x: torch.Tensor) -> torch.Tensor:
-    """Run an ncnn graph directly with PyTorch ops (the reference :func:`import_ncnn` checks against).
+    """Run an ncnn graph directly with PyTorch ops (the reference that
+    :func:`~gensr.models.ncnn.import_ncnn` checks against).
 
     Args:
         graph: the parsed ``.param`` file.
