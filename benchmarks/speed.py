@@ -590,7 +590,7 @@ def speed_section(
     head += [f"- Note: {n}" for n in notes]
     sections = [
         "\n".join(head),
-        "#### Targets (issue 9)",
+        "#### Speed targets",
         target_table,
         "#### `gensr upscale` end to end (a subprocess, from start to exit)",
         "Inputs: `wood.jpg` (MATE backgrounds, held out from training) reduced to 1000x750 with Lanczos, "

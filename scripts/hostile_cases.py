@@ -669,7 +669,7 @@ def png_over_the_pixel_budget(d: Path):
 
 @case("memory", 130, rss_mb=2500, sigint_after=60)
 def png_10000_square_streams(d: Path):
-    """The issue's 291 KB 10000x10000 PNG: within the budget, so it is upscaled band by band (PNG output is
+    """A 291 KB 10000x10000 PNG: within the budget, so it is upscaled band by band (PNG output is
     streamed); memory stays near the decoded input (100 MP: 1.2 GB of float32) instead of growing to 19 GB.
     Interrupted after a minute: no output and no temporary file may be left."""
     (d / "big.png").write_bytes(zero_png(10000, 10000))
