@@ -36,7 +36,9 @@ def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., P
     folder = tmp_path_factory.mktemp("tiny-models")
 
     def make(scale: int = 4, seed: int = 0) -> Path:
-        path = folder / f"tiny_x{scale}_seed{seed}.safetensors"
+        path = folder / (
+            f"tiny-x{scale}.safetensors" if seed == 0 else f"tiny-x{scale}-seed{seed}.safetensors"
+        )
         return path if path.exists() else save_tiny_model(path, scale, seed)
 
     return make
