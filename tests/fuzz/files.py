@@ -27,7 +27,7 @@ MODES: dict[str, tuple[str, ...]] = {
     "TIFF": ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "F", "LAB"),
     "GIF": ("L", "P"),
 }
-"""Modes Pillow writes for each format (GIF: gensr refuses it with a line)."""
+"""Modes Pillow writes for each format."""
 MULTI_FRAME = ("PNG", "WEBP", "TIFF", "GIF")
 EXT = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif"}
 

@@ -56,9 +56,7 @@ def test_every_input_is_written_or_named_once(
         notices = (": warning: ", "inputs failed", "left out (folders give images only")  # not failures
         failures = [ln for ln in err.splitlines() if ln and not any(n in ln for n in notices)]
         assert all(ln.startswith("gensr: ") for ln in err.splitlines()), err
-        listed = [
-            n for n in names if not n.lower().endswith(".gif") and os.path.splitext(n)[1] in EXT.values()
-        ]
+        listed = [n for n in names if os.path.splitext(n)[1] in EXT.values()]
         for name in listed:
             stem = os.path.splitext(name)[0]
             done = any(w.startswith(f"{stem}_x2.") for w in written)

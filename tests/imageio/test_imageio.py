@@ -322,7 +322,7 @@ def test_failed_write_leaves_no_files(tmp_path: Path, monkeypatch: pytest.Monkey
         write_image(out / "x.png", Image(rgb=torch.rand(1, 3, 8, 8)))
     assert list(out.iterdir()) == []
     with pytest.raises(ValueError, match="extension"):
-        write_image(tmp_path / "x.gif", Image(rgb=torch.rand(1, 3, 8, 8)))
+        write_image(tmp_path / "x.ppm", Image(rgb=torch.rand(1, 3, 8, 8)))
 
 
 def test_image_validates_shapes() -> None:

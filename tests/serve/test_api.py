@@ -183,7 +183,7 @@ def test_upload_just_under_the_limit_is_read(client: Any) -> None:
     ("name", "data", "status", "words"),
     [
         ("notes.txt", b"hello, not an image", 415, "notes.txt is not an image gensr can read"),
-        ("anim.gif", encode(noise(8, 8, 1), "GIF"), 415, "anim.gif is a GIF image"),
+        ("pic.ppm", encode(noise(8, 8, 1), "PPM"), 415, "pic.ppm is a PPM image"),
         ("empty.png", b"", 422, "empty.png is empty"),
         ("wide.png", encode(np.zeros((170, 170), np.uint8)), 422, "wide.png is 170×170"),
     ],

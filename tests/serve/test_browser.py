@@ -165,7 +165,7 @@ def test_page_shows_errors_a_person_can_act_on(
     wait(driver, "document.querySelectorAll('#list li[data-state=failed]').length === 2")
     status = {i["status"].split(" ")[0]: i["status"] for i in items(driver)}
     assert status["notes.txt"] == (
-        "notes.txt is not an image gensr can read (it reads PNG, JPEG, WebP, BMP or TIFF)"
+        "notes.txt is not an image gensr can read (it reads PNG, JPEG, WebP, GIF, BMP or TIFF)"
     )
     assert status["huge.png"].startswith("huge.png is 200×200 = 0.04 MP; this server accepts at most")
     driver.save_screenshot(str(artifacts / "serve-errors.png"))

@@ -44,14 +44,15 @@ EXAMPLE = """examples:
 
 Output files are named <name>_x<scale>.<ext> (see --suffix, --format); folder inputs keep
 their subfolders, and so do relative paths in a list file (@FILE: one path a line).
-Folders give images only; name videos (MP4, MOV, MKV, WebM, GIF) or use a glob.
-Animated PNG/WebP and multi-page TIFF are upscaled frame by frame into the same kind of file.
+Folders give images only, GIFs included; name videos (MP4, MOV, MKV, WebM, GIF) or use a glob.
+Animated PNG/WebP/GIF and multi-page TIFF are upscaled frame by frame into the same kind of file
+(an animated GIF named directly is a video: timing kept, --format mp4 converts it).
 Under torchrun each process takes every N-th input, on its own device (cuda:LOCAL_RANK or
 the CPU), and outputs that exist are skipped, so a rerun resumes (see --skip-existing).
 Exit code 0: all done; 1: some inputs failed (each named on stderr, the others done); 2: usage
 (before any work)."""
 
-_MULTI_FRAME = (".png", ".webp", ".tif", ".tiff")  # output formats holding several frames
+_MULTI_FRAME = (".png", ".webp", ".gif", ".tif", ".tiff")  # output formats holding several frames
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")  # gensr.infer.PRECISION_CHOICES (tested)
 ALPHA_CHOICES = ("bicubic", "net")  # gensr.infer.ALPHA_METHODS (tested)
 ENGINE_CHOICES = ("auto", "torch", "onnxruntime")  # gensr.infer.engines.ENGINES (tested)
@@ -296,7 +297,7 @@ def _run_job(
     from gensr.imageio import FORMATS, probe_image
     from gensr.imageio.budget import memory_problem
 
-    if upscale_video.is_video(job.src):
+    if upscale_video.as_video(job.src, in_folder=job.in_folder, fmt=args.format):
         dst = out if file_target else out / job.subdir / upscale_video.out_name(job.src, args, up.scale)
         if skip and dst.exists():
             return None

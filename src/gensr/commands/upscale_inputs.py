@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 class Job:
     src: Path
     subdir: Path  # relative folder under OUT (for folder, glob and list-file inputs)
+    in_folder: bool = False  # found in a folder INPUT (a GIF there is an image: upscale_video.as_video)
 
 
 def plan_jobs(
@@ -72,10 +73,11 @@ def plan_jobs(
             failed += listing_failed(f"{inp}: no image files found")
             n += 1
         base = _base_folder(inp)
+        in_folder = Path(inp).is_dir()
         for f in found:
             if n % world == rank:
                 sub = f.parent.relative_to(base) if base is not None and f.is_relative_to(base) else Path()
-                jobs.append(Job(f, sub))
+                jobs.append(Job(f, sub, in_folder))
             n += 1
     return jobs, failed, n
 

@@ -19,7 +19,7 @@ __all__ = ["OUT_EXTENSIONS", "check_destination", "destination", "out_name", "su
 
 OUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif", "bmp": ".bmp"}
 """``--format`` choices for images and their extensions."""
-_CANONICAL = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+_CANONICAL = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif"}
 
 
 def check_destination(dst: Path, src: Path, written: dict[Path, Path], overwrite: bool) -> str | None:

@@ -5,7 +5,9 @@ torch) is imported until a video is upscaled.
 
 Folders give images only: a video costs as much as thousands of photos, so it is upscaled only when
 named, directly or by a glob pattern (``"clips/*.mp4"``, ``"DIR/**/*.mkv"``). A folder holding videos
-says how many it left out.
+says how many it left out. GIFs are both (:func:`as_video`): in a folder, and wherever they have one
+frame, they are images (animated ones upscaled frame by frame into a GIF, as animated PNG and WebP are);
+an animated GIF named directly or by a glob is a video, as it always was.
 """
 
 from __future__ import annotations
@@ -49,8 +51,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+IMAGE_TOO = (".gif",)
+"""Video extensions that are images as well: found in a folder, or of one frame (see :func:`as_video`)."""
+
+
 def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def as_video(src: Path, *, in_folder: bool, fmt: str) -> bool:
+    """Whether an input is upscaled as a video (PyAV, timestamps, audio) rather than as an image.
+
+    Videos are; images are not; a GIF is an image when it was found in a folder or has one frame, and
+    a video when named (directly or by a glob) with several frames or converted to another video
+    container (``--format mp4``). A GIF whose header cannot be read goes the video way, as before.
+
+    Args:
+        src: the input file.
+        in_folder: it was found in a folder INPUT.
+        fmt: ``--format``.
+    """
+    if not is_video(src):
+        return False
+    if src.suffix.lower() not in IMAGE_TOO:
+        return True
+    if in_folder:
+        return False
+    if fmt in VIDEO_FORMATS and VIDEO_FORMATS[fmt] not in IMAGE_TOO:
+        return True
+    from gensr.imageio import ImageReadError, probe_image
+
+    try:
+        return probe_image(src, max_pixels=None).frames > 1
+    except ImageReadError:
+        return True
 
 
 def list_inputs(inp: str, say: Callable[[str], None]) -> list[Path]:
@@ -66,7 +100,9 @@ def list_inputs(inp: str, say: Callable[[str], None]) -> list[Path]:
         videos = sum(
             1
             for f in p.rglob("*")
-            if is_video(f) and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            if is_video(f)
+            and f.suffix.lower() not in IMAGE_TOO
+            and not any(part.startswith(".") for part in f.relative_to(p).parts)
         )
         if videos:
             say(

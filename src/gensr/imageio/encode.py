@@ -46,7 +46,7 @@ def open_encoder(
     exif: bytes | None = None,
     quality: int = 95,
 ) -> Encoder:
-    """An encoder writing a ``fmt`` file (``PNG``, ``TIFF``, ``JPEG``, ``WEBP``, ``BMP``) into ``f``.
+    """An encoder writing a ``fmt`` file (``PNG``, ``TIFF``, ``JPEG``, ``WEBP``, ``GIF``, ``BMP``) into ``f``.
 
     16 bits only for PNG and TIFF; EXIF is written by PNG, JPEG and WebP (the caller decides what
     the format gets); ``quality`` is for JPEG and WebP.
@@ -285,7 +285,7 @@ _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
 class PillowEncoder:
-    """JPEG, WebP or BMP through Pillow, whose encoders take a whole picture.
+    """JPEG, WebP, GIF or BMP through Pillow, whose encoders take a whole picture.
 
     The 8-bit rows are copied as they come into one anonymous memory map (3 bytes a pixel for RGB:
     one block, so the many short-lived band buffers cannot fragment around it). At :meth:`close` they
@@ -322,7 +322,7 @@ class PillowEncoder:
             kw.update(quality=quality, subsampling=0 if quality >= 90 else 2, optimize=optimize)
         elif fmt == "WEBP":
             kw.update(quality=quality, method=4)
-        elif fmt != "BMP":
+        elif fmt not in ("BMP", "GIF"):  # GIF: Pillow makes a palette of the picture's 256 colours
             raise ValueError(f"no encoder for {fmt}")
         self._kw = kw
 

@@ -14,6 +14,7 @@ FORMATS: dict[str, str] = {
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
     ".webp": "WEBP",
+    ".gif": "GIF",
     ".bmp": "BMP",
     ".tif": "TIFF",
     ".tiff": "TIFF",

@@ -67,7 +67,7 @@ def read_image(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> Imag
     """Read a single-frame image file, apply its EXIF orientation, and split off alpha.
 
     Args:
-        path: a PNG, JPEG, WebP, BMP or TIFF file (format detected from the content).
+        path: a PNG, JPEG, WebP, GIF, BMP or TIFF file (format detected from the content).
         max_pixels: refuse larger images before decoding them; None: no limit.
 
     Returns:
@@ -172,7 +172,7 @@ def _reading(path: Path) -> Iterator[None]:
 def _probe(im: PILImage.Image, path: Path, max_pixels: int | None) -> ImageInfo:
     fmt = "JPEG" if im.format == "MPO" else str(im.format)  # MPO: cameras' multi-picture JPEG
     if fmt not in set(FORMATS.values()):
-        raise ImageReadError(path, f"unsupported format {fmt} (gensr reads PNG, JPEG, WebP, BMP, TIFF)")
+        raise ImageReadError(path, f"unsupported format {fmt} (gensr reads PNG, JPEG, WebP, GIF, BMP, TIFF)")
     w, h = im.size
     if w < 1 or h < 1:
         raise ImageReadError(path, f"has no pixels ({w}x{h})")
@@ -186,7 +186,7 @@ def _probe(im: PILImage.Image, path: Path, max_pixels: int | None) -> ImageInfo:
         )
     durations: tuple[int, ...] = ()
     loop = 0
-    if frames > 1 and fmt in ("PNG", "WEBP"):
+    if frames > 1 and fmt in ("PNG", "WEBP", "GIF"):
         got = []
         for i in range(frames):
             im.seek(i)
@@ -194,6 +194,8 @@ def _probe(im: PILImage.Image, path: Path, max_pixels: int | None) -> ImageInfo:
                 im.load()  # Pillow reads a WebP frame's duration when it decodes the frame
             got.append(int(im.info.get("duration", 0) or 0))
         durations, loop = tuple(got), int(im.info.get("loop", 0) or 0)
+        if fmt == "GIF":  # no loop extension: plays once; a loop count N: plays N + 1 times
+            loop = 1 if "loop" not in im.info else loop + 1 if loop else 0
         im.seek(0)
     return ImageInfo(w, h, frames, fmt, durations, loop)
 

@@ -17,10 +17,10 @@ from gensr.imageio import encode
 from gensr.imageio.image import FORMATS, IMAGE_EXTENSIONS, Image
 
 _SIXTEEN_BIT = {"PNG", "TIFF"}
-_ALPHA = {"PNG", "WEBP", "TIFF"}  # Pillow writes 32-bit BMP but reads it back without alpha
+_ALPHA = {"PNG", "WEBP", "TIFF", "GIF"}  # Pillow writes 32-bit BMP but reads it back without alpha
 _EXIF = {"PNG", "JPEG", "WEBP"}
 _ICC = {"PNG", "JPEG", "WEBP", "TIFF"}
-_FRAMES = {"PNG", "WEBP", "TIFF"}  # formats holding several pictures: APNG, animated WebP, multi-page TIFF
+_FRAMES = {"PNG", "WEBP", "TIFF", "GIF"}  # several pictures: APNG, animated WebP and GIF, multi-page TIFF
 _SLICE_PIXELS = 1 << 20
 """Pixels quantized at a time (its float temporaries are a few tens of MB)."""
 
@@ -29,7 +29,7 @@ def write_image(path: str | Path, image: Image, *, overwrite: bool = False, qual
     """Write ``image`` to ``path``; the format comes from the extension.
 
     16 bits are kept for PNG and TIFF, other formats get 8. Alpha is kept where the format has
-    it (PNG, WebP, TIFF); JPEG and BMP get the image composited over white. EXIF goes to PNG, JPEG
+    it (PNG, WebP, TIFF; GIF's is on or off); JPEG and BMP get the image composited over white. EXIF goes to PNG, JPEG
     and WebP; the ICC profile to PNG, JPEG, WebP and TIFF. The file appears complete or not at all.
 
     Args:
@@ -56,7 +56,7 @@ def write_bands(
     """Write an image that arrives as bands of full-width rows, top to bottom, encoding each as it comes.
 
     What :func:`write_image` does, for a picture never held whole (``Upscaler.upscale_bands``):
-    PNG and TIFF are encoded band by band (:mod:`gensr.imageio.encode`); JPEG, WebP and BMP gather
+    PNG and TIFF are encoded band by band (:mod:`gensr.imageio.encode`); JPEG, WebP, GIF and BMP gather
     the 8-bit rows and are encoded at the end. Each band is quantized in slices of about a megapixel.
     The bands share the first band's metadata (bits, grey, alpha, EXIF, ICC). If the bands fail or
     stop short, nothing is written.
@@ -117,16 +117,16 @@ def write_frames(
     overwrite: bool = False,
     quality: int = 95,
 ) -> int:
-    """Write frames as one animated PNG or WebP, or one multi-page TIFF, 8 bits a sample.
+    """Write frames as one animated PNG, WebP or GIF, or one multi-page TIFF, 8 bits a sample.
 
     Each frame is quantized to 8 bits as soon as it arrives, so only those small copies are held
     until the file is written (Pillow encodes animations whole). The first frame's EXIF and ICC
     are kept as :func:`write_image` keeps them. The file appears complete or not at all.
 
     Args:
-        path: destination ``.png``, ``.webp``, ``.tif`` or ``.tiff``; its folder is created.
+        path: destination ``.png``, ``.webp``, ``.gif``, ``.tif`` or ``.tiff``; its folder is created.
         frames: the pictures, all the same size.
-        durations: milliseconds each frame is shown (PNG, WebP); empty: 100 each.
+        durations: milliseconds each frame is shown (PNG, WebP, GIF); empty: 100 each.
         loop: times the animation plays (0: forever).
         overwrite: replace an existing file (otherwise ``FileExistsError``).
         quality: WebP quality, 1..100.
@@ -140,7 +140,7 @@ def write_frames(
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt not in _FRAMES:
-        raise ValueError(f"{fmt or path.suffix} holds one picture; write several frames as PNG, WebP or TIFF")
+        raise ValueError(f"{fmt or path.suffix} holds one picture; write several frames as PNG, WebP, GIF or TIFF")
     if not overwrite and (path.exists() or path.is_symlink()):
         raise FileExistsError(errno.EEXIST, "already exists (not overwritten)", str(path))
     pils: list[PILImage.Image] = []
@@ -164,6 +164,10 @@ def write_frames(
         kw["exif"] = first.exif
     if fmt == "TIFF":
         kw.update(compression="tiff_adobe_deflate")
+    elif fmt == "GIF":  # Pillow's loop is the number of repeats; none written: plays once
+        kw.update(duration=list(durations) or 100, disposal=2 if first.alpha is not None else 1)
+        if loop != 1:
+            kw["loop"] = max(0, loop - 1)
     else:
         kw.update(duration=list(durations) or 100, loop=loop)
     if fmt == "PNG":
@@ -191,6 +195,8 @@ def _quantize(band: Image, y0: int, y1: int, fmt: str, bits: int) -> np.ndarray:
     if alpha is not None and fmt not in _ALPHA:
         colour = colour * alpha + (1 - alpha)  # no alpha in the format: composite over white
         alpha = None
+    if alpha is not None and fmt == "GIF":  # a GIF pixel is transparent or not
+        alpha = (alpha >= 0.5).float()
     planes = colour if alpha is None else torch.cat([colour, alpha], dim=1)
     if planes.shape[1] == 2 and (fmt == "WEBP" or (bits == 16 and fmt == "TIFF")):
         # grey+alpha that the format (or Pillow, for 16-bit TIFF) cannot hold: write RGBA

@@ -16,19 +16,27 @@ from PIL import Image as PILImage
 
 from gensr.imageio import FORMATS
 
-EXTENSIONS: dict[str, str] = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+EXTENSIONS: dict[str, str] = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "WEBP": ".webp",
+    "GIF": ".gif",
+    "BMP": ".bmp",
+    "TIFF": ".tif",
+}
 """Format -> extension of the result file (results keep their input's format)."""
 
 MEDIA_TYPES: dict[str, str] = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
     ".webp": "image/webp",
+    ".gif": "image/gif",
     ".bmp": "image/bmp",
     ".tif": "image/tiff",
 }
 """Result extension -> HTTP media type."""
 
-READABLE = "PNG, JPEG, WebP, BMP or TIFF"
+READABLE = "PNG, JPEG, WebP, GIF, BMP or TIFF"
 _ORIENTATION = 0x0112
 
 

@@ -58,7 +58,7 @@ async function loadModels() {
     }
     const saved = localStorage.getItem("gensr.model");
     select.value = models.models.some((m) => m.name === saved) ? saved : models.default;
-    $("#limits").textContent = `PNG, JPEG, WebP, BMP or TIFF, up to ${mib(state.limits.max_upload_bytes)} ` +
+    $("#limits").textContent = `PNG, JPEG, WebP, GIF, BMP or TIFF, up to ${mib(state.limits.max_upload_bytes)} ` +
       `and ${mp(state.limits.max_pixels)} each. Nothing leaves this computer.`;
     notice("");
   } catch (e) {
@@ -193,7 +193,7 @@ function upload(item) {
       item.job = body;
       setState(item, body.status);
       poll();
-    } else if (xhr.status === 503) {
+    } else if (xhr.status === 503 || xhr.status === 429) {
       const wait = parseInt(xhr.getResponseHeader("Retry-After") || "5", 10);
       item.retryText = `The server is busy; trying again in ${wait} s`;
       setState(item, "busy");
@@ -360,7 +360,7 @@ function setUpDrop() {
   document.addEventListener("drop", (e) => {
     const files = [...e.dataTransfer.files];
     if (files.length) addFiles(files);
-    else notice("Nothing to upscale in what was dropped: drop image files (PNG, JPEG, WebP, BMP, TIFF).");
+    else notice("Nothing to upscale in what was dropped: drop image files (PNG, JPEG, WebP, GIF, BMP, TIFF).");
   });
   $("#model").addEventListener("change", (e) => localStorage.setItem("gensr.model", e.target.value));
   $("#download-all").onclick = () => {
