@@ -1,4 +1,9 @@
-"""A real ``gensr serve`` on 127.0.0.1 (uvicorn in a thread, a free port) for the API and page tests."""
+"""A real ``gensr serve`` (uvicorn in a thread, a free port) for the API and page tests.
+
+Servers listen on 127.0.0.1 by default. A server "exposed to the network" is simulated on 127.0.0.2:
+gensr treats only 127.0.0.1, ::1 and localhost as loopback (:func:`gensr.serve.access.is_loopback`),
+so a bind to 127.0.0.2 gets what a LAN address gets (a token, its own Host name), without privileges.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ MAX_PIXELS = 160 * 160
 class Running:
     url: str
     service: JobService
+    port: int = 0
 
 
 ServerFactory = Callable[..., AbstractContextManager[Running]]
@@ -58,10 +64,20 @@ def serve(
     keep_seconds: float = 600.0,
     max_upload: int = MAX_UPLOAD,
     max_pixels: int = MAX_PIXELS,
+    host: str = "127.0.0.1",
+    tokens: tuple[str, ...] = (),
+    allow_hosts: tuple[str, ...] = (),
+    cors: tuple[str, ...] = (),
+    per_client: int | None = None,
 ) -> Iterator[Running]:
-    """Run the app under uvicorn on 127.0.0.1:<free port> until the block ends, then shut it down."""
+    """Run the app under uvicorn on ``host``:<free port> until the block ends, then shut it down.
+
+    ``tokens``, ``allow_hosts`` and ``cors`` are given to :func:`gensr.serve.access.access_for` as
+    ``gensr serve`` gives them.
+    """
     import uvicorn
 
+    from gensr.serve.access import access_for
     from gensr.serve.app import create_app
 
     service = JobService(
@@ -69,12 +85,14 @@ def serve(
         [torch.device("cpu")] if devices is None else devices,
         tile=tile,
         capacity=capacity,
+        per_client=per_client,
         keep_seconds=keep_seconds,
     )
-    app = create_app(service, max_upload=max_upload, max_pixels=max_pixels)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, 0))
     port = sock.getsockname()[1]
+    access = access_for(host, port, tokens=tokens, allow_hosts=allow_hosts, cors=cors)
+    app = create_app(service, max_upload=max_upload, max_pixels=max_pixels, access=access)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -84,7 +102,7 @@ def serve(
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
     try:
-        yield Running(f"http://127.0.0.1:{port}", service)
+        yield Running(f"http://{host}:{port}", service, port)
     finally:
         server.should_exit = True
         thread.join(20)

@@ -53,7 +53,7 @@ def test_pixel_counts() -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True), ("0.0.0.0", False),
+    [("127.0.0.1", True), ("127.0.0.2", False), ("::1", True), ("localhost", True), ("0.0.0.0", False),
      ("::", False), ("192.168.1.5", False), ("myhost", False)],
 )  # fmt: skip
 def test_loopback(host: str, loopback: bool) -> None:
@@ -83,18 +83,26 @@ def test_a_port_in_use_is_a_usage_error(capsys: pytest.CaptureFixture[str], tiny
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
-def test_opening_the_host_warns(
+def test_opening_the_host_needs_a_token_or_a_loud_flag(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tiny_model: ModelEntry
 ) -> None:
     import uvicorn
 
     ran: list[Any] = []
     monkeypatch.setattr(serve, "_bind", lambda host, port: socket.create_server(("127.0.0.1", 0)))
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: ran.append(sockets))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: ran.append(self.config.app))
     assert main(["serve", "--host", "0.0.0.0", "--model", str(tiny_model.path)]) == 0
     err = capsys.readouterr().err
-    assert "warning: listening on 0.0.0.0" in err and "no authentication" in err
-    assert len(ran) == 1
+    [line] = [ln for ln in err.splitlines() if "http://" in ln]
+    token = line.split()[2].split("/?token=")[1]  # made with secrets.token_urlsafe, printed in the URL
+    assert len(token) >= 32 and "WARNING" not in err
+    assert main(["serve", "--host", "0.0.0.0", "--model", str(tiny_model.path), "--insecure-no-token"]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: --insecure-no-token: listening on 0.0.0.0 without a token" in err
+    assert "?token=" not in err
+    assert main(["serve", "--token", "x", "--insecure-no-token", "--model", str(tiny_model.path)]) == 2
+    assert "contradict" in capsys.readouterr().err
+    assert len(ran) == 2
 
 
 def test_serve_starts_answers_and_cleans_up_on_ctrl_c(tmp_path: Path, tiny_model: ModelEntry) -> None:

@@ -13,12 +13,12 @@ import pytest
 import torch
 from PIL import Image as PILImage
 
-import gensr.serve.jobs as jobs
-from gensr.serve.jobs import JobService, ModelEntry, QueueFull
+import gensr.infer.choose as choose
+from gensr.serve.jobs import Job, JobService, ModelEntry, QueueFull
 from gensr.serve.uploads import probe_image
 
 
-def submit(svc: JobService, tmp_path: Path, model: str, size: int = 8, name: str = "a.png") -> jobs.Job:
+def submit(svc: JobService, tmp_path: Path, model: str, size: int = 8, name: str = "a.png") -> Job:
     src = tmp_path / f"{name}.{time.monotonic_ns()}"
     PILImage.fromarray(np.zeros((size, size, 3), np.uint8)).save(src, format="PNG")
     folder = svc.new_folder()
@@ -44,7 +44,7 @@ def test_one_worker_runs_jobs_of_two_models_in_turn(
     assert not svc.root.exists()
 
 
-class _Blocking(jobs.Upscaler):
+class _Blocking(choose.Upscaler):
     """An Upscaler that reports progress until released (to catch a job while it runs)."""
 
     started = threading.Event()
@@ -62,7 +62,7 @@ class _Blocking(jobs.Upscaler):
 def blocking(monkeypatch: pytest.MonkeyPatch) -> type[_Blocking]:
     _Blocking.started.clear()
     _Blocking.release.clear()
-    monkeypatch.setattr(jobs, "Upscaler", _Blocking)
+    monkeypatch.setattr(choose, "Upscaler", _Blocking)  # what JobService.load builds
     return _Blocking
 
 

@@ -1,16 +1,24 @@
-"""``gensr serve``: a web page and HTTP API for upscaling, served from this machine (works offline)."""
+"""``gensr serve``: a web page and HTTP API for upscaling, served from this machine (works offline).
+
+On loopback (127.0.0.1, ::1, localhost) no token is needed; on any other address a token is (given
+with ``--token``, or made here and printed in the URL, as Jupyter does), unless
+``--insecure-no-token`` says otherwise. Who may do what is :mod:`gensr.serve.access`'s; models run
+with the precision, engine and tile ``gensr upscale`` would choose (:mod:`gensr.infer.choose`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import ipaddress
+import os
+import secrets
 import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gensr import interrupts
+from gensr.commands.upscale import ENGINE_CHOICES, PRECISION_CHOICES
 
 if TYPE_CHECKING:
     import torch
@@ -23,12 +31,15 @@ EXAMPLE = """examples:
   gensr serve                         # then open http://127.0.0.1:8000/
   gensr serve --port 8080 --open      # and open it in the browser
   gensr serve --model my_model.safetensors --model gensr-compact-x4
-  gensr serve --host 0.0.0.0          # reachable from other machines (no authentication!)
+  gensr serve --host 0.0.0.0          # reachable from other machines: prints a URL with a token
+  gensr serve --host 0.0.0.0 --token "$(cat ~/.gensr-token)" --token "$(cat bob.token)"
+  gensr serve --allow-host sr.example.org   # behind a reverse proxy (see docs/security.md)
 
 API:
   curl -F file=@photo.jpg "http://127.0.0.1:8000/v1/upscale?wait=true" -o photo_x4.jpg
   curl -F file=@photo.jpg http://127.0.0.1:8000/v1/upscale       # -> {"id": ...}; GET /v1/jobs/ID
   curl http://127.0.0.1:8000/v1/models                             # OpenAPI: /openapi.json
+  curl -H "Authorization: Bearer TOKEN" http://HOST:8000/v1/models  # a server with a token
 
 Needs the serve extra: pip install "gensr[serve]". Exit code 0 after Ctrl-C; 2 on a usage error."""
 
@@ -69,13 +80,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto (every CUDA device, else mps, else cpu), cpu, cuda:N, or a comma list; one worker each",
     )
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="default: fp32")
+    p.add_argument(
+        "--precision",
+        choices=PRECISION_CHOICES,
+        default="auto",
+        help="as gensr upscale: auto (default) is bf16 where the CPU/GPU computes it natively, else fp32",
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINE_CHOICES,
+        default="auto",
+        help="as gensr upscale: auto (default) is onnxruntime where it was measured faster, else torch",
+    )
     p.add_argument(
         "--tile",
         type=int,
-        default=256,
+        default=None,
         metavar="PX",
-        help="tile side in input pixels; progress is per tile (default: 256; 0: automatic)",
+        help="tile side in input pixels; progress is per tile (default: timed for this machine, as gensr "
+        "upscale; 0: whole image)",
     )
     p.add_argument(
         "--max-pixels",
@@ -89,6 +112,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max-upload-mb", type=float, default=50.0, metavar="MB", help="largest upload (default: 50)"
     )
     p.add_argument("--queue", type=int, default=16, metavar="N", help="most images waiting (default: 16)")
+    p.add_argument(
+        "--per-client",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most images waiting from one client (a token, else an address); more get 429 "
+        "(default: a quarter of --queue when a token is used or the address is not loopback, else --queue)",
+    )
+    g = p.add_argument_group("access (see docs/security.md)")
+    g.add_argument(
+        "--token",
+        action="append",
+        default=None,
+        metavar="TOKEN",
+        help="require this token (repeatable: each sees only its own results, the first sees all). "
+        "Default: none on loopback, else one is made and printed with the URL",
+    )
+    g.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="serve a non-loopback address without a token: anyone who reaches it can use it (loud warning)",
+    )
+    g.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer to this Host name (a reverse proxy's, e.g. sr.example.org); repeatable",
+    )
+    g.add_argument(
+        "--cors",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages at ORIGIN (e.g. https://app.example.org) call the API; repeatable; default: none",
+    )
     p.add_argument(
         "--keep-minutes",
         type=float,
@@ -120,43 +179,68 @@ def run(args: argparse.Namespace) -> int:
         or args.max_upload_mb <= 0
         or args.queue < 1
         or args.keep_minutes <= 0
-        or args.tile < 0
+        or (args.tile is not None and args.tile < 0)
+        or (args.per_client is not None and args.per_client < 1)
     ):
-        return _usage("--max-pixels, --max-upload-mb, --queue and --keep-minutes must be > 0, --tile >= 0")
+        return _usage(
+            "--max-pixels, --max-upload-mb, --queue, --per-client and --keep-minutes must be > 0, --tile >= 0"
+        )
+    if args.token and args.insecure_no_token:
+        return _usage("--token and --insecure-no-token contradict each other")
+    if args.token and any(not t.strip() for t in args.token):
+        return _usage("--token must not be empty")
+    loopback = _loopback(args.host)
+    tokens = list(args.token or ([] if loopback or args.insecure_no_token else [secrets.token_urlsafe(24)]))
+    exposed = bool(tokens) or not loopback
+    per_client = args.per_client or (max(1, args.queue // 4) if exposed else args.queue)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as gensr upscale (see there), before torch starts
     try:
         devices = _devices(args.device, args.precision)
         models = _models(args.model)
     except ValueError as e:
         return _usage(str(e))
-    try:
-        sock = _bind(args.host, args.port)
-    except OSError as e:
-        return _usage(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
 
     import uvicorn
 
+    from gensr.messages import say
+    from gensr.serve.access import access_for
     from gensr.serve.app import create_app
     from gensr.serve.jobs import JobService
 
     try:
+        sock = _bind(args.host, args.port)
+    except OSError as e:
+        return _usage(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
+    host, port = sock.getsockname()[:2]
+    service = None
+    try:
+        access = access_for(args.host, port, tokens=tokens, allow_hosts=args.allow_host, cors=args.cors)
         service = JobService(
             models,
             devices,
             precision=args.precision,
-            tile=args.tile or None,
+            engine=args.engine,
+            tile=args.tile,
             capacity=args.queue,
+            per_client=per_client,
             keep_seconds=args.keep_minutes * 60,
+            say=say,
         )
-    except ValueError as e:
+        service.load(service.default_model, devices[0])  # an engine or precision that cannot run: now
+    except Exception as e:  # noqa: BLE001 - whatever stops the default model from loading is a usage error
+        interrupts.check()
         sock.close()
-        return _usage(str(e))
-    app = create_app(service, max_upload=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels)
-    host, port = sock.getsockname()[:2]
-    url = f"http://{_url_host(host, args.host)}:{port}/"
-    if not _loopback(args.host):
+        if service is not None:
+            service.close()
+        return _usage(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    app = create_app(
+        service, max_upload=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels, access=access
+    )
+    url = f"http://{_url_host(host, args.host)}:{port}/" + (f"?token={tokens[0]}" if tokens else "")
+    if not loopback and not tokens:
         _say(
-            f"warning: listening on {args.host}: anyone who can reach this machine can upload images and "
-            "use its processors; there is no authentication"
+            f"WARNING: --insecure-no-token: listening on {args.host} without a token: anyone who can reach "
+            "this machine can upload images, use its processors and read the results"
         )
     names = ", ".join(m.name for m in models)
     _say(f"{url}  (models: {names}; devices: {', '.join(map(str, devices))}; Ctrl-C stops)")
@@ -245,12 +329,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """127.0.0.1, ::1 and localhost only (other 127.x addresses need a token: see gensr.serve.access)."""
+    return host.strip().lower().strip("[]") in ("localhost", "127.0.0.1", "::1")
 
 
 def _url_host(bound: str, asked: str) -> str:

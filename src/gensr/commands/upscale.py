@@ -178,25 +178,27 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from gensr.imageio import FORMATS
-    from gensr.infer import Upscaler, choose_precision, resolve_device
-    from gensr.infer.engines import EngineError, load_network
+    from gensr.infer import resolve_device
+    from gensr.infer.choose import load_upscaler
+    from gensr.infer.engines import EngineError
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     rank, world, local_rank = upscale_inputs.torchrun_place()
-    precision = args.precision
-    if precision == "auto" and (args.engine == "onnxruntime" or str(args.model).lower().endswith(".onnx")):
-        precision = "fp32"  # what the onnxruntime engine runs
     try:
         device = resolve_device(args.device, local_rank=local_rank if world > 1 else None)
-        dtype, precision_note = choose_precision(precision, device)
     except ValueError as e:
         return _usage(str(e))
-    if precision_note and not args.quiet and not rank:
-        say(f"gensr: {precision_note}")
-    try:
-        net, scale, model_name = load_network(
-            args.model, args.engine, device, dtype, None if args.quiet or rank else say
+    try:  # precision, engine and tile decided as gensr serve decides them
+        loaded = load_upscaler(
+            args.model,
+            device=device,
+            precision=args.precision,
+            engine=args.engine,
+            tile=args.tile,
+            overlap=args.overlap,
+            alpha=args.alpha,
+            say=None if args.quiet or rank else say,
         )
     except EngineError as e:
         return _usage(str(e))
@@ -205,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
         return _usage(
             reason(e) if isinstance(e, ValueError) else f"{shown(args.model or 'model')}: {reason(e)}"
         )
+    up, scale, model_name = loaded.upscaler, loaded.upscaler.scale, loaded.name
     if args.scale is not None and args.scale != scale:
         return _usage(
             f"model {model_name} upscales x{scale}, not x{args.scale} (gensr never resizes after the model)"
@@ -220,16 +223,6 @@ def run(args: argparse.Namespace) -> int:
     if file_target and total > 1:
         return _usage(f"-o {shown(args.output)} is a file name, but there are {total} inputs; give a folder")
 
-    up = Upscaler(
-        net,
-        scale=scale,
-        device=device,
-        precision=dtype,
-        tile=args.tile,
-        overlap=args.overlap,
-        alpha=args.alpha,
-        notify=None if args.quiet or rank else say,
-    )
     skip = args.skip_existing or (world > 1 and not args.overwrite)
     counts = _run_jobs(args, up, jobs, out, file_target, skip, rank if world > 1 else None)
     counts["failed"] += failed

@@ -5,9 +5,10 @@ back faithfully: a straight (not premultiplied) alpha channel, the bit depth, wh
 grey, and the EXIF and ICC metadata. EXIF orientation is applied on reading, so the tensor is
 upright and the stored EXIF says orientation 1.
 
-Formats: PNG, JPEG, WebP, GIF, BMP, TIFF (GIF written with a palette of 256 colours). 16-bit PNG and TIFF (grey, grey+alpha, RGB, RGBA) are read
-at full precision (see :mod:`gensr.imageio.codec16` for the colour ones Pillow cannot hold) and written
-back as 16-bit where the output format allows it (PNG, TIFF); other formats get 8 bits.
+Formats: PNG, JPEG, WebP, GIF, BMP, TIFF (GIF written with a palette of 256 colours). 16-bit PNG and TIFF
+(grey, grey+alpha, RGB, RGBA) are read at full precision (see :mod:`gensr.imageio.codec16` for the colour
+ones Pillow cannot hold) and written back as 16-bit where the output format allows it (PNG, TIFF); other
+formats get 8 bits.
 
 Writes go to a temporary file in the destination folder, then are renamed into place
 (:func:`atomic_write`, used by every file gensr writes). :func:`write_bands` writes a picture that

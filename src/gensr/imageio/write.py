@@ -28,9 +28,10 @@ _SLICE_PIXELS = 1 << 20
 def write_image(path: str | Path, image: Image, *, overwrite: bool = False, quality: int = 95) -> None:
     """Write ``image`` to ``path``; the format comes from the extension.
 
-    16 bits are kept for PNG and TIFF, other formats get 8. Alpha is kept where the format has
-    it (PNG, WebP, TIFF; GIF's is on or off); JPEG and BMP get the image composited over white. EXIF goes to PNG, JPEG
-    and WebP; the ICC profile to PNG, JPEG, WebP and TIFF. The file appears complete or not at all.
+    16 bits are kept for PNG and TIFF, other formats get 8. Alpha is kept where the format has it (PNG,
+    WebP, TIFF; GIF's is on or off); JPEG and BMP get the image composited over white. EXIF goes to
+    PNG, JPEG and WebP; the ICC profile to PNG, JPEG, WebP and TIFF. The file appears complete or not
+    at all.
 
     Args:
         path: destination; its folder is created.
@@ -140,7 +141,9 @@ def write_frames(
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt not in _FRAMES:
-        raise ValueError(f"{fmt or path.suffix} holds one picture; write several frames as PNG, WebP, GIF or TIFF")
+        raise ValueError(
+            f"{fmt or path.suffix} holds one picture; write several frames as PNG, WebP, GIF or TIFF"
+        )
     if not overwrite and (path.exists() or path.is_symlink()):
         raise FileExistsError(errno.EEXIST, "already exists (not overwritten)", str(path))
     pils: list[PILImage.Image] = []

@@ -8,6 +8,10 @@ Routes (all answers that are not images are JSON; errors are ``{"error": "..."}`
 - ``GET /v1/jobs/{id}`` status and progress; ``GET /v1/jobs/{id}/result`` the image;
   ``DELETE /v1/jobs/{id}`` cancel and delete; ``GET /v1/results.zip?ids=a,b`` finished results
 - ``GET /v1/models``, ``GET /healthz``, ``GET /openapi.json``
+
+Every request passes :class:`gensr.serve.access.Guard` first (Host, Origin, token, CORS). A job is
+seen only with the token it was sent with, or the server's own token (:func:`gensr.serve.access.may_read`);
+others get the same 404 as for a job that does not exist.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -33,7 +38,9 @@ from starlette.staticfiles import StaticFiles
 
 from gensr import __version__
 from gensr.imageio import read_image, write_image
-from gensr.serve.jobs import CANCELLED, DONE, FAILED, QUEUED, Job, JobService, QueueFull
+from gensr.serve import access as guard
+from gensr.serve.access import Access, Guard, access_for
+from gensr.serve.jobs import CANCELLED, DONE, FAILED, QUEUED, ClientBusy, Job, JobService, QueueFull
 from gensr.serve.openapi import openapi_spec
 from gensr.serve.uploads import MEDIA_TYPES, UploadError, probe_image, safe_name
 
@@ -43,7 +50,7 @@ MULTIPART_SLACK = 64 * 1024
 DRAIN_MAX = 256 * 2**20
 """Bytes of a refused upload still read (and dropped) so that the client sees the answer, not a reset."""
 RETRY_AFTER_S = 5
-"""Seconds a client is told to wait when the queue is full."""
+"""Seconds a client is told to wait when the queue (or its own share of it) is full."""
 CSP = (
     "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'"
@@ -51,13 +58,16 @@ CSP = (
 """The page may load nothing from anywhere else."""
 
 
-def create_app(service: JobService, *, max_upload: int, max_pixels: int) -> Starlette:
+def create_app(
+    service: JobService, *, max_upload: int, max_pixels: int, access: Access | None = None
+) -> Starlette:
     """The application; it starts ``service``'s workers on startup and closes it on shutdown.
 
     Args:
         service: the job queue (not started yet).
         max_upload: most bytes in one uploaded file (more: 413).
         max_pixels: most input pixels, width × height (more: 422).
+        access: who may use it (:mod:`gensr.serve.access`); None: a loopback server without tokens.
     """
 
     @asynccontextmanager
@@ -107,7 +117,15 @@ def create_app(service: JobService, *, max_upload: int, max_pixels: int) -> Star
                 known = ", ".join(service.models)
                 raise UploadError(404, f"unknown model {model!r} (this server offers: {known})")
             probe = await run_in_threadpool(probe_image, src, name, max_pixels=max_pixels)
-            job = service.submit(folder, src, name, probe, model)
+            job = service.submit(
+                folder,
+                src,
+                name,
+                probe,
+                model,
+                client=guard.client(request.scope),
+                owner=guard.owner(request.scope),
+            )
         except UploadError as e:
             shutil.rmtree(folder, ignore_errors=True)
             await body.drain()
@@ -116,6 +134,13 @@ def create_app(service: JobService, *, max_upload: int, max_pixels: int) -> Star
             return _error(
                 503,
                 f"the server is busy ({service.capacity} images are waiting); try again in {RETRY_AFTER_S} s",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        except ClientBusy:
+            return _error(
+                429,
+                f"you have {service.per_client} images waiting already (the most for one client, so that "
+                f"others get a turn); try again in {RETRY_AFTER_S} s",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         except ClientDisconnect:
@@ -133,7 +158,7 @@ def create_app(service: JobService, *, max_upload: int, max_pixels: int) -> Star
         return JSONResponse(_job_json(_job(request), service))
 
     async def job_delete(request: Request) -> Response:
-        if not service.delete(request.path_params["id"]):
+        if not service.delete(_job(request).id):
             raise HTTPException(404, "no such job (finished jobs are deleted after a while)")
         return Response(status_code=204)
 
@@ -156,7 +181,11 @@ def create_app(service: JobService, *, max_upload: int, max_pixels: int) -> Star
 
     async def results_zip(request: Request) -> Response:
         ids = [i for i in request.query_params.get("ids", "").split(",") if i]
-        jobs = [j for j in map(service.get, ids) if j is not None and j.status == DONE and j.result]
+        jobs = [
+            j
+            for j in map(service.get, ids)
+            if j is not None and j.status == DONE and j.result and guard.may_read(request.scope, j.owner)
+        ]
         if not jobs:
             raise HTTPException(404, "none of these jobs has a finished result (they expire after a while)")
         dst = service.new_folder() / "gensr-results.zip"
@@ -169,7 +198,7 @@ def create_app(service: JobService, *, max_upload: int, max_pixels: int) -> Star
 
     def _job(request: Request) -> Job:
         job = service.get(request.path_params["id"])
-        if job is None:
+        if job is None or not guard.may_read(request.scope, job.owner):  # another token's: as if absent
             raise HTTPException(404, "no such job (finished jobs are deleted after a while)")
         return job
 
@@ -187,7 +216,8 @@ def create_app(service: JobService, *, max_upload: int, max_pixels: int) -> Star
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     handlers: dict[Any, Any] = {HTTPException: _http_error, Exception: _internal_error}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    guarded = [Middleware(Guard, access=access or access_for("127.0.0.1", 0))]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=guarded)
 
 
 # ------------------------------------------------------------------------------------ receiving

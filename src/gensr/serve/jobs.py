@@ -1,11 +1,13 @@
 """The job queue of ``gensr serve``: bounded, one worker thread per device, results on disk for a while.
 
-Memory stays bounded however many clients there are: at most ``queue`` jobs wait (their uploads are
-files on disk, not in memory), and each device runs one job at a time, so at most one decoded image
-and its result are in memory per device. Each worker keeps the last :data:`MODELS_PER_WORKER`
-models it used loaded on its device. Every job has its own folder under one ``tempfile.mkdtemp()``
-folder; a finished job's folder is deleted ``keep_seconds`` after it finished, and the whole folder
-at :meth:`JobService.close`.
+Memory stays bounded however many clients there are: at most ``queue`` jobs wait (their uploads are files
+on disk, not in memory), at most ``per_client`` of them from one client (so that one client cannot fill
+the queue for everyone), and each device runs one job at a time, so at most one decoded image and its
+result are in memory per device. Each worker keeps the last :data:`MODELS_PER_WORKER` models it used
+loaded on its device, each loaded as ``gensr upscale`` loads it (:func:`gensr.infer.choose.load_upscaler`:
+the same precision, engine and tile choice, so the same bytes). Every job has its own folder under one
+``tempfile.mkdtemp()`` folder; a finished job's folder is deleted ``keep_seconds`` after it finished, and
+the whole folder at :meth:`JobService.close`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +27,7 @@ import torch
 
 from gensr.imageio import ImageReadError, read_image, write_bands
 from gensr.infer import Upscaler
-from gensr.models import load_model
+from gensr.infer.choose import load_upscaler
 from gensr.serve.uploads import Probe, result_name
 
 log = logging.getLogger("gensr.serve")
@@ -39,6 +42,10 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 
 class QueueFull(Exception):
     """The queue holds ``capacity`` waiting jobs already; try again later."""
+
+
+class ClientBusy(Exception):
+    """This client has ``per_client`` jobs waiting already; try again later."""
 
 
 class _Cancelled(Exception):
@@ -57,6 +64,10 @@ class Job:
     """The client's file name, made safe (see :func:`gensr.serve.uploads.safe_name`)."""
     probe: Probe
     model: str
+    client: str = ""
+    """Who sent it, for the per-client bound: a token's number, or the remote address."""
+    owner: int | None = None
+    """The number of the token it was sent with (None: the server has no tokens)."""
     created: float = field(default_factory=time.time)
     status: str = QUEUED
     done_px: int = 0
@@ -98,10 +109,14 @@ class JobService:
     Args:
         models: the models offered, by name; the first is the default.
         devices: one worker thread each (an empty list runs nothing: jobs only queue).
-        precision: ``fp32``, ``bf16`` or ``fp16`` (CUDA only).
-        tile: tile side in input pixels (progress is reported per tile); None = automatic.
+        precision: ``auto`` (as ``gensr upscale``), ``fp32``, ``bf16`` or ``fp16`` (CUDA only).
+        engine: ``auto`` (as ``gensr upscale``), ``torch`` or ``onnxruntime``.
+        tile: tile side in input pixels (progress is reported per tile); None = timed for this
+            machine, as ``gensr upscale`` does; 0 = the whole image.
         capacity: most jobs waiting (running ones not counted); more raise :class:`QueueFull`.
+        per_client: most jobs waiting from one client; more raise :class:`ClientBusy`. None = ``capacity``.
         keep_seconds: a finished job and its files are deleted this long after it finished.
+        say: told about precision, engine and tile choices (one line each); None: silent.
     """
 
     def __init__(
@@ -109,17 +124,21 @@ class JobService:
         models: list[ModelEntry],
         devices: list[torch.device],
         *,
-        precision: str = "fp32",
+        precision: str = "auto",
+        engine: str = "auto",
         tile: int | None = None,
         capacity: int = 8,
+        per_client: int | None = None,
         keep_seconds: float = 3600.0,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         if not models:
             raise ValueError("no models to offer")
         self.models = {m.name: m for m in models}
         self.default_model = models[0].name
-        self.devices, self.precision, self.tile = devices, precision, tile
-        self.capacity, self.keep_seconds = capacity, keep_seconds
+        self.devices, self.precision, self.engine, self.tile = devices, precision, engine, tile
+        self.capacity, self.keep_seconds, self.say = capacity, keep_seconds, say
+        self.per_client = capacity if per_client is None else per_client
         self.root = Path(tempfile.mkdtemp(prefix="gensr-serve-"))
         self._jobs: dict[str, Job] = {}
         self._waiting: deque[Job] = deque()
@@ -166,20 +185,47 @@ class JobService:
         folder.mkdir()
         return folder
 
-    def submit(self, folder: Path, src: Path, name: str, probe: Probe, model: str) -> Job:
+    def submit(
+        self,
+        folder: Path,
+        src: Path,
+        name: str,
+        probe: Probe,
+        model: str,
+        *,
+        client: str = "",
+        owner: int | None = None,
+    ) -> Job:
         """Queue an accepted upload; the job id is its folder's name.
+
+        Args:
+            client: who sends it (see :attr:`Job.client`), for the per-client bound.
+            owner: the number of the token it came with (see :attr:`Job.owner`).
 
         Raises:
             QueueFull: ``capacity`` jobs are waiting already (``folder`` is deleted).
+            ClientBusy: ``per_client`` jobs of ``client`` are waiting already (``folder`` is deleted).
             KeyError: unknown model.
         """
         if model not in self.models:
             raise KeyError(model)
-        job = Job(id=folder.name, folder=folder, src=src, name=name, probe=probe, model=model)
+        job = Job(
+            id=folder.name,
+            folder=folder,
+            src=src,
+            name=name,
+            probe=probe,
+            model=model,
+            client=client,
+            owner=owner,
+        )
         with self._cond:
             if self._closed or len(self._waiting) >= self.capacity:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise QueueFull
+            if sum(j.client == client for j in self._waiting) >= self.per_client:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise ClientBusy
             self._jobs[job.id] = job
             self._waiting.append(job)
             self._cond.notify()
@@ -273,16 +319,28 @@ class JobService:
         job.result, job.out_size = dst, out_size
         self._finish(job, DONE)
 
+    def load(self, model: str, device: torch.device) -> Upscaler:
+        """``model`` ready on ``device``, loaded as ``gensr upscale`` loads it (precision, engine, tile).
+
+        Raises:
+            ValueError: the precision or engine cannot run on ``device``; or what loading raises.
+        """
+        return load_upscaler(
+            self.models[model].path,
+            device=device,
+            precision=self.precision,
+            engine=self.engine,
+            tile=self.tile,
+            say=self.say,
+        ).upscaler
+
     def _upscaler(self, model: str, device: torch.device, cache: OrderedDict[str, Upscaler]) -> Upscaler:
         if model in cache:
             cache.move_to_end(model)
             return cache[model]
         while len(cache) >= MODELS_PER_WORKER:
             cache.popitem(last=False)
-        net, info = load_model(self.models[model].path)
-        cache[model] = Upscaler(
-            net, scale=info.scale, device=device, precision=self.precision, tile=self.tile
-        )
+        cache[model] = self.load(model, device)
         return cache[model]
 
     def _finish(self, job: Job, status: str) -> None:
