@@ -194,6 +194,33 @@ def test_page_takes_many_files_and_zips_them(
     assert sorted(zipfile.ZipFile(io.BytesIO(r.content)).namelist()) == [f"crop{k}_x4.png" for k in range(3)]
 
 
+def test_page_with_a_token_on_a_network_address(
+    driver: Any, server_factory: Any, builtin_model: ModelEntry, photo_path: Path, artifacts: Path
+) -> None:
+    """127.0.0.2 stands for a LAN address (only 127.0.0.1, ::1, localhost count as loopback)."""
+    token = "page-test-token-0123456789"
+    with server_factory([builtin_model], host="127.0.0.2", tokens=(token,)) as running:
+        # without the token the page loads, and says what to open
+        driver.get(running.url + "/")
+        wait(driver, "document.querySelector('#notice').textContent.includes('needs its token')", 30)
+        # the printed URL: the token becomes a cookie scripts cannot read, and leaves the address bar
+        driver.get(f"{running.url}/?token={token}")
+        wait(driver, "document.querySelector('#model').value === 'gensr-x4'", 30)
+        assert driver.current_url == running.url + "/"
+        assert driver.execute_script("return document.cookie") == ""
+        choose_files(driver, photo_path)
+        wait(driver, "document.querySelector('#list li[data-state=done]') !== null")
+        [item] = items(driver)
+        assert item["output"] == "256x256", item
+        driver.save_screenshot(str(artifacts / "serve-token-page.png"))
+        data = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.arrayBuffer())"
+            ".then(b => done(Array.from(new Uint8Array(b))))",
+            f"/v1/jobs/{item['job']}/result",
+        )
+        assert PILImage.open(io.BytesIO(bytes(data))).size == (256, 256)
+
+
 @pytest.mark.skipif(
     not os.environ.get("GENSR_DOCS_SCREENSHOT"), reason="set GENSR_DOCS_SCREENSHOT=docs/serve.png"
 )
