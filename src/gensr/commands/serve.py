@@ -127,19 +127,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="TOKEN",
         help="require this token (repeatable: each sees only its own results, the first sees all). "
-        "Default: none on loopback, else one is made and printed with the URL",
+        "Default: none on loopback without --allow-host, else one is made and printed with the URL",
     )
     g.add_argument(
         "--insecure-no-token",
         action="store_true",
-        help="serve a non-loopback address without a token: anyone who reaches it can use it (loud warning)",
+        help="serve a non-loopback address (or --allow-host) without a token: anyone who reaches it can "
+        "use it (loud warning)",
     )
     g.add_argument(
         "--allow-host",
         action="append",
         default=[],
         metavar="NAME",
-        help="also answer to this Host name (a reverse proxy's, e.g. sr.example.org); repeatable",
+        help="also answer to this Host name (a reverse proxy's, e.g. sr.example.org; a token is then "
+        "needed even on loopback); repeatable",
     )
     g.add_argument(
         "--cors",
@@ -189,9 +191,10 @@ def run(args: argparse.Namespace) -> int:
         return _usage("--token and --insecure-no-token contradict each other")
     if args.token and any(not t.strip() for t in args.token):
         return _usage("--token must not be empty")
-    loopback = _loopback(args.host)
-    tokens = list(args.token or ([] if loopback or args.insecure_no_token else [secrets.token_urlsafe(24)]))
-    exposed = bool(tokens) or not loopback
+    # a reverse proxy (--allow-host) exposes a loopback server as much as a network address does
+    private = _loopback(args.host) and not args.allow_host
+    tokens = list(args.token or ([] if private or args.insecure_no_token else [secrets.token_urlsafe(24)]))
+    exposed = bool(tokens) or not private
     per_client = args.per_client or (max(1, args.queue // 4) if exposed else args.queue)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as gensr upscale (see there), before torch starts
     try:
@@ -237,10 +240,11 @@ def run(args: argparse.Namespace) -> int:
         service, max_upload=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels, access=access
     )
     url = f"http://{_url_host(host, args.host)}:{port}/" + (f"?token={tokens[0]}" if tokens else "")
-    if not loopback and not tokens:
+    if not private and not tokens:
+        where = f"{args.host} and {', '.join(args.allow_host)}" if args.allow_host else args.host
         _say(
-            f"WARNING: --insecure-no-token: listening on {args.host} without a token: anyone who can reach "
-            "this machine can upload images, use its processors and read the results"
+            f"WARNING: --insecure-no-token: serving {where} without a token: anyone who can reach it "
+            "can upload images, use this machine's processors and read the results"
         )
     names = ", ".join(m.name for m in models)
     _say(f"{url}  (models: {names}; devices: {', '.join(map(str, devices))}; Ctrl-C stops)")

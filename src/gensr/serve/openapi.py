@@ -9,7 +9,9 @@ from typing import Any
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _IMAGE = {"schema": {"type": "string", "format": "binary"}}
-_IMAGES = {t: _IMAGE for t in ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff")}
+_IMAGES = {
+    t: _IMAGE for t in ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff")
+}
 
 
 def _err(description: str) -> dict[str, Any]:
@@ -72,6 +74,10 @@ def openapi_spec(version: str, *, max_upload: int, max_pixels: int) -> dict[str,
             "413": _err("file larger than the server accepts"),
             "415": _err("not an image gensr reads (PNG, JPEG, WebP, GIF, BMP, TIFF)"),
             "422": _err("more pixels than the server accepts, empty, or does not decode"),
+            "403": _err("a request from another site (its Origin is not this server's; see --cors)"),
+            "429": _err(
+                "this client has its most images waiting; retry after the Retry-After header's seconds"
+            ),
             "503": _err("queue full; retry after the Retry-After header's seconds"),
         },
     }
@@ -106,8 +112,11 @@ def openapi_spec(version: str, *, max_upload: int, max_pixels: int) -> dict[str,
             "title": "gensr",
             "version": version,
             "description": "Generative image super-resolution on this machine. Errors are JSON "
-            '`{"error": "..."}`.',
+            '`{"error": "..."}`. Any request: 400 when its Host is not one of the server\'s names, 401 '
+            "without the token when the server has one (`Authorization: Bearer TOKEN`). A job is seen "
+            "only with the token that sent it, or the server's own.",
         },
+        "security": [{"token": []}, {}],
         "paths": {
             "/v1/upscale": {"post": upscale},
             "/v1/jobs/{id}": {
@@ -176,6 +185,13 @@ def openapi_spec(version: str, *, max_upload: int, max_pixels: int) -> dict[str,
             },
         },
         "components": {
+            "securitySchemes": {
+                "token": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "needed unless the server runs on loopback without --allow-host",
+                }
+            },
             "schemas": {
                 "Error": {
                     "type": "object",
@@ -202,6 +218,6 @@ def openapi_spec(version: str, *, max_upload: int, max_pixels: int) -> dict[str,
                         },
                     },
                 },
-            }
+            },
         },
     }
