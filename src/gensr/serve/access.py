@@ -155,7 +155,8 @@ def _origin_key(origin: str) -> tuple[str, str, int] | None:
 
 
 def owner(scope: Scope) -> int | None:
-    """The number of the token a request came with (0: the server's own), or None without tokens."""
+    """The number of the token a request came with (0: the server's own; -1: none, on the page's open
+    paths), or None when the server has no tokens."""
     value = scope.get("gensr.owner")
     return value if isinstance(value, int) else None
 
@@ -223,7 +224,7 @@ class Guard:
                     401, _needs_token(headers), scope, receive, send, {"WWW-Authenticate": "Bearer"}
                 )
                 return
-            scope["gensr.owner"] = number
+            scope["gensr.owner"] = -1 if number is None else number  # -1: the page, no token: no job
             if number is not None:
                 scope["gensr.client"] = f"token {number}"
         if allowed:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import zipfile
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -42,13 +40,10 @@ from gensr.serve import access as guard
 from gensr.serve.access import Access, Guard, access_for
 from gensr.serve.jobs import CANCELLED, DONE, FAILED, QUEUED, ClientBusy, Job, JobService, QueueFull
 from gensr.serve.openapi import openapi_spec
-from gensr.serve.uploads import MEDIA_TYPES, UploadError, probe_image, safe_name
+from gensr.serve.receive import MULTIPART_SLACK, Body, receive, too_big_error
+from gensr.serve.uploads import MEDIA_TYPES, UploadError, probe_image
 
 STATIC = Path(__file__).parent / "static"
-MULTIPART_SLACK = 64 * 1024
-"""Bytes of multipart framing and form fields allowed on top of the file size limit."""
-DRAIN_MAX = 256 * 2**20
-"""Bytes of a refused upload still read (and dropped) so that the client sees the answer, not a reset."""
 RETRY_AFTER_S = 5
 """Seconds a client is told to wait when the queue (or its own share of it) is full."""
 CSP = (
@@ -101,16 +96,19 @@ def create_app(
         return JSONResponse({"default": service.default_model, "models": listing})
 
     async def upscale(request: Request) -> Response:
-        body = _Body(request)
+        body = Body(request)
+        if service.waiting(guard.client(request.scope)) >= service.per_client:
+            await body.drain()  # refused before the upload is stored (checked again when it is queued)
+            return _client_busy(service.per_client, close=not body.complete)
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > max_upload + MULTIPART_SLACK:
             if "100-continue" not in request.headers.get("expect", "").lower():
                 await body.drain()  # clients that sent it all read the answer only once it is sent
-            return _error(413, str(_too_big_error(max_upload)), close=not body.complete)
+            return _error(413, str(too_big_error(max_upload)), close=not body.complete)
         folder = service.new_folder()
         try:
             src = folder / "input"
-            name, fields = await _receive(request, body, src, max_upload)
+            name, fields = await receive(request, body, src, max_upload)
             params = {**request.query_params, **fields}
             model = params.get("model") or service.default_model
             if model not in service.models:
@@ -137,12 +135,7 @@ def create_app(
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         except ClientBusy:
-            return _error(
-                429,
-                f"you have {service.per_client} images waiting already (the most for one client, so that "
-                f"others get a turn); try again in {RETRY_AFTER_S} s",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
+            return _client_busy(service.per_client)
         except ClientDisconnect:
             shutil.rmtree(folder, ignore_errors=True)
             return Response(status_code=400)
@@ -220,94 +213,6 @@ def create_app(
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=guarded)
 
 
-# ------------------------------------------------------------------------------------ receiving
-
-
-class _Body:
-    """The request body, read once as chunks; knows whether it was read to its end."""
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        self.complete = False
-
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        while not self.complete:
-            message = await self.request.receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect
-            self.complete = not message.get("more_body", False)
-            if message.get("body"):
-                yield message["body"]
-
-    async def limited(self, most: int, limit: int) -> AsyncGenerator[bytes, None]:
-        """The chunks; raises 413 (naming ``limit``) once more than ``most`` bytes came."""
-        size = 0
-        async for chunk in self.chunks():
-            size += len(chunk)
-            if size > most:
-                raise _too_big_error(limit)
-            yield chunk
-
-    async def drain(self, most: int = DRAIN_MAX) -> None:
-        """Read and drop the rest (up to ``most`` bytes), so that the client reads our answer."""
-        size = 0
-        async for chunk in self.chunks():
-            size += len(chunk)
-            if size > most:
-                return
-
-
-async def _receive(request: Request, body: _Body, dst: Path, limit: int) -> tuple[str, dict[str, str]]:
-    """Write the uploaded file to ``dst``; returns (safe file name, other form fields).
-
-    Multipart bodies give the first file field (``file`` preferred) and the text fields; any other
-    body is the image itself (whatever its content type: ``curl --data-binary`` says form-urlencoded),
-    named by the ``name`` query parameter.
-    """
-    ctype = request.headers.get("content-type", "").lower()
-    if ctype.startswith("multipart/form-data"):
-        return await _receive_multipart(request, body, dst, limit)
-    with dst.open("wb") as f:
-        async for chunk in body.limited(limit, limit):
-            f.write(chunk)
-    return safe_name(request.query_params.get("name")), {}
-
-
-async def _receive_multipart(
-    request: Request, body: _Body, dst: Path, limit: int
-) -> tuple[str, dict[str, str]]:
-    parser = MultiPartParser(
-        request.headers, body.limited(limit + MULTIPART_SLACK, limit), max_files=1, max_fields=16
-    )
-    try:
-        form = await parser.parse()
-    except MultiPartException as e:
-        raise UploadError(400, f"malformed multipart upload: {e.message}") from None
-    try:
-        files = [v for k, v in form.multi_items() if isinstance(v, UploadFile)]
-        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-        if not files:
-            raise UploadError(422, 'no file in the upload: send the image in a form field named "file"')
-        upload = files[0]
-        size = 0
-        with dst.open("wb") as f:
-            while chunk := await upload.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise _too_big_error(limit)
-                f.write(chunk)
-        return safe_name(upload.filename), fields
-    finally:
-        await form.close()
-
-
-def _too_big_error(limit: int) -> UploadError:
-    return UploadError(
-        413,
-        f"the file is larger than this server accepts ({limit / 2**20:.0f} MiB; gensr serve --max-upload-mb)",
-    )
-
-
 # ------------------------------------------------------------------------------------ answering
 
 
@@ -329,6 +234,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _client_busy(most: int, *, close: bool = False) -> Response:
+    return _error(
+        429,
+        f"you have {most} images waiting already (the most for one client, so that others get a turn); "
+        f"try again in {RETRY_AFTER_S} s",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+        close=close,
+    )
 
 
 def _flag(value: str | None) -> bool:

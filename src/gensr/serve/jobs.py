@@ -243,9 +243,10 @@ class JobService:
             except ValueError:
                 return None
 
-    def waiting(self) -> int:
+    def waiting(self, client: str | None = None) -> int:
+        """Jobs waiting (only ``client``'s, when given)."""
         with self._cond:
-            return len(self._waiting)
+            return sum(client is None or j.client == client for j in self._waiting)
 
     def delete(self, job_id: str) -> bool:
         """Cancel a job (a running one stops at its next tile) and delete its files; False if unknown."""
