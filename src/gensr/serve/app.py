@@ -97,7 +97,8 @@ def create_app(
 
     async def upscale(request: Request) -> Response:
         body = Body(request)
-        if service.waiting(guard.client(request.scope)) >= service.per_client:
+        mine = service.waiting(guard.client(request.scope))
+        if mine >= service.per_client and service.waiting() < service.capacity:  # a full queue says 503
             await body.drain()  # refused before the upload is stored (checked again when it is queued)
             return _client_busy(service.per_client, close=not body.complete)
         length = request.headers.get("content-length", "")
