@@ -80,6 +80,19 @@ def test_sync_multipart_keeps_alpha_and_size_x4(client: Any) -> None:
     assert alpha[2, 40] == 0 and alpha[40, 40] == 255
 
 
+def test_a_one_frame_gif_is_an_image_and_comes_back_a_gif(client: Any) -> None:
+    rgba = noise(10, 14, 4)
+    rgba[..., 3] = np.where(np.arange(14) < 7, 0, 255)[None, :]  # the left half transparent
+    r = client.post("/v1/upscale", params={"wait": "true"}, files={"file": ("icon.gif", encode(rgba, "GIF"))})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/gif"
+    assert 'filename="icon_x4.gif"' in r.headers["content-disposition"]
+    out = PILImage.open(io.BytesIO(r.content))
+    assert out.format == "GIF" and out.size == (56, 40)
+    alpha = np.asarray(out.convert("RGBA"))[..., 3]
+    assert alpha[20, 4] == 0 and alpha[20, 50] == 255  # GIF transparency kept
+
+
 def test_sync_raw_body_with_model_and_name(client: Any, photo_path: Path) -> None:
     r = client.post(
         "/v1/upscale",
