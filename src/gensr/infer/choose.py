@@ -71,4 +71,6 @@ def load_upscaler(
     up = Upscaler(
         net, scale=scale, device=device, precision=dtype, tile=tile, overlap=overlap, alpha=alpha, notify=say
     )
+    if up.precision_note and say is not None and precision != "auto":  # a model that cannot run it (spandrel)
+        say(f"gensr: {up.precision_note}")
     return Loaded(up, name)

@@ -281,6 +281,8 @@ def load_network(
         onnx_net = OnnxNet(path)
         return onnx_net, onnx_net.scale, path.name
     net, info = load_model(path)
+    if engine == "auto" and info.arch == "spandrel":
+        return net, int(info.scale), path.name  # auto measured gensr's own networks, not these
     if choose_engine(engine, device, dtype, say=say) == "onnxruntime":
         net = OnnxNet(onnx_for_model(path))
     return net, int(info.scale), path.name

@@ -57,6 +57,12 @@ class Upscaler:
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.dtype, self.precision_note = choose_precision(precision, self.device)
         self.geometry = geometry_of(net, scale)
+        runs = getattr(net, "precisions", None)  # third-party architectures: what spandrel says they run
+        if runs is not None and self.dtype not in runs:
+            if precision != "auto":
+                self.precision_note = f"this {getattr(net, 'architecture', 'model')} model does not run in " \
+                    f"{str(self.dtype).removeprefix('torch.')}; running fp32"
+            self.dtype = torch.float32
         if alpha not in ALPHA_METHODS:
             raise ValueError(f"unknown alpha method {alpha!r}; use {', '.join(ALPHA_METHODS)}")
         for name, value in (("tile", tile), ("overlap", overlap), ("batch", batch)):

@@ -21,6 +21,10 @@ if TYPE_CHECKING:  # torch is imported by the functions that build or check netw
     from torch import nn
 
 FORMAT_VERSION = "1"
+SPANDREL = "spandrel"
+"""The ``arch`` of a model file holding a third-party architecture: ``hparams`` is
+``{"architecture": spandrel's id, "scale": s}`` and the tensors are the network's own state dict,
+from which spandrel rebuilds it (:mod:`gensr.models.spandrel_net`)."""
 MAX_HEADER = 100_000_000
 """Largest safetensors JSON header :func:`read_header` reads (the limit of the safetensors library)."""
 
@@ -61,11 +65,13 @@ def save_model(
     from gensr.imageio import atomic_write
 
     dtype = torch.float32 if dtype is None else dtype
-    arch = arch_name(net)
+    spandrel = getattr(net, "architecture", None) is not None and hasattr(net, "weights")
+    arch = SPANDREL if spandrel else arch_name(net)  # a SpandrelNet stores spandrel's own state dict
     hparams: dict[str, Any] = dict(net.hparams)  # type: ignore[arg-type]
+    state = net.weights() if spandrel else net.state_dict()  # type: ignore[operator]
     tensors = {
         k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
-        for k, v in net.state_dict().items()
+        for k, v in state.items()
     }
     meta = {
         "gensr.format": FORMAT_VERSION,
@@ -96,7 +102,8 @@ def read_model_info(path: str | Path) -> ModelInfo:
             path, "not a gensr model file (no gensr.format/arch metadata; gensr import converts others)"
         )
     try:
-        hparams = check_hparams(meta["arch"], _json(meta, "hparams"))
+        hparams = _json(meta, "hparams")
+        hparams = _check_spandrel(hparams) if meta["arch"] == SPANDREL else check_hparams(meta["arch"], hparams)
         info = _json(meta, "info", "{}")
         if not isinstance(info, dict):
             raise ValueError(f"metadata 'info' must be a JSON object, got {type(info).__name__}")
@@ -128,7 +135,14 @@ def load_model(path: str | Path, *, dtype: torch.dtype | None = None) -> tuple[n
 
     dtype = torch.float32 if dtype is None else dtype
     path = Path(path)
+    if _third_party(path):
+        from gensr.models.thirdparty import load_third_party
+
+        net, info = load_third_party(path)
+        return net.to(dtype).eval(), info
     info = read_model_info(path)
+    if info.arch == SPANDREL:
+        return _load_spandrel(path, info, dtype)
     try:
         want = expected_shapes(info.arch, info.hparams)
         have = _open(path, lambda f: {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()})
@@ -150,6 +164,53 @@ def load_model(path: str | Path, *, dtype: torch.dtype | None = None) -> tuple[n
 
 
 _FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}
+
+
+def _third_party(path: Path) -> bool:
+    """Whether ``path`` is a third-party weight file: a PyTorch pickle, or safetensors without gensr metadata."""
+    from gensr.models.thirdparty import PICKLE_SUFFIXES
+
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return True
+    if path.suffix.lower() != ".safetensors" or not path.is_file():
+        return False
+    return read_header(path)[0].get("gensr.format") is None
+
+
+def _check_spandrel(hparams: Any) -> dict[str, Any]:
+    """The hyperparameters of a ``spandrel`` model file: ``{"architecture": id, "scale": s}``, checked."""
+    from gensr.models.spandrel_net import ARCHS
+    from gensr.models.trust import MAX_SCALE
+
+    if not isinstance(hparams, dict) or set(hparams) != {"architecture", "scale"}:
+        raise ValueError("a spandrel model's hyperparameters are exactly 'architecture' and 'scale'")
+    arch, scale = hparams["architecture"], hparams["scale"]
+    if not isinstance(arch, str) or arch not in ARCHS or ARCHS[arch].refused:
+        raise ValueError(f"spandrel architecture {str(arch)[:40]!r} is not one gensr runs")
+    if not isinstance(scale, int) or isinstance(scale, bool) or not 1 <= scale <= MAX_SCALE:
+        raise ValueError(f"hyperparameter scale = {str(scale)[:20]} is outside 1..{MAX_SCALE}")
+    return dict(hparams)
+
+
+def _load_spandrel(path: Path, info: ModelInfo, dtype: torch.dtype) -> tuple[nn.Module, ModelInfo]:
+    """A ``spandrel`` model file: its tensors (bounded by the header) through spandrel's detection,
+    which must find the architecture and scale the metadata names."""
+    from gensr.models.spandrel_net import build_spandrel
+    from gensr.models.thirdparty import read_safetensors
+    from gensr.models.trust import MAX_PARAMS
+
+    state = read_safetensors(path, MAX_PARAMS)
+    try:
+        net = build_spandrel(state, max_params=MAX_PARAMS)
+    except ImportError as e:
+        raise _error(path, str(e)) from None
+    except ValueError as e:
+        raise _error(path, str(e)) from None
+    found = (net.architecture, net.scale)
+    if found != (info.hparams["architecture"], info.scale):
+        raise _error(path, f"metadata says {info.hparams['architecture']} x{info.scale}, the weights are "
+                           f"{found[0]} x{found[1]}")  # fmt: skip
+    return net.to(dtype).eval(), info
 
 
 def _error(path: Path, reason: str) -> ModelFileError:
