@@ -7,6 +7,7 @@ Each case builds a network whose state dict spandrel detects as that architectur
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -92,3 +93,28 @@ def random_state(case: Case, seed: int = 0) -> dict[str, torch.Tensor]:
             v = v + 0.05 * torch.randn(v.shape, generator=g)
         out[k] = v.clone().contiguous()
     return out
+
+
+def rgb_psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB over all RGB values (inf when equal)."""
+    mse = float(((a.double() - b.double()) ** 2).mean())
+    return float("inf") if mse == 0 else -10 * math.log10(mse)
+
+
+SEAM_TILE = 16
+"""Tile core (input pixels) of the seam measurement."""
+SEAM_OVERLAP = 8
+"""Overlap (input pixels) of the quick seam measurement of the tests (48x40 inputs, 3x3 tiles)."""
+
+
+def seam_psnr(net: nn.Module, *, size: tuple[int, int], overlap: int | None, seed: int = 1) -> float:
+    """PSNR of gensr's 16-px-tiled output (``overlap``: None = the default) against its whole-image
+    output for ``net`` on a random ``size`` input."""
+    from gensr.infer import tile_upscale
+
+    g = torch.Generator().manual_seed(seed)
+    lr = torch.rand(1, 3, *size, generator=g)
+    scale = int(net.hparams["scale"])
+    whole = tile_upscale(net, lr, scale=scale, tile=0)
+    tiled = tile_upscale(net, lr, scale=scale, tile=SEAM_TILE, overlap=overlap)
+    return rgb_psnr(tiled, whole)

@@ -1,4 +1,5 @@
-"""``gensr import``: third-party weights (.pth/.pt, ncnn .param + .bin) -> a gensr model file."""
+"""``gensr import``: third-party weights (.pth/.pt/.ckpt state dicts and plain .safetensors of gensr's own
+layouts or of any architecture spandrel's core detects; ncnn .param + .bin) -> a gensr model file."""
 
 from __future__ import annotations
 
@@ -16,23 +17,28 @@ from gensr import interrupts
 from gensr.messages import reason, shown
 
 NAME = "import"
-HELP = "Convert third-party weights (.pth/.pt, ncnn .param+.bin) into a gensr .safetensors model file."
+HELP = (
+    "Convert third-party weights (.pth/.pt/.ckpt/.safetensors of ESRGAN, SPAN, SwinIR, ... through spandrel; "
+    "ncnn .param+.bin) into gensr .safetensors model files (default: the user model folder)."
+)
 EXAMPLE = (
     "Examples:\n"
     "  gensr import RealESRGAN_x4plus.pth -o realesrgan-x4.safetensors\n"
     "  gensr import x4.param x4.bin -o x4.safetensors\n"
-    "  gensr import a.pth b.pth -o models/      (several models: -o is a folder)"
+    "  gensr import a.pth b.pth -o models/      (several models: -o is a folder)\n"
+    "  gensr import 4x-SPAN.safetensors          (no -o: into the user model folder; see gensr models)"
 )
 
-PTH_SUFFIXES = (".pth", ".pt")
+PTH_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
+"""Suffixes of weight files read as state dicts (:mod:`gensr.models.thirdparty`)."""
 
 
 @dataclass(frozen=True)
 class Job:
     """One model to convert: a ``.pth`` file, or an ncnn ``.param`` with its ``.bin``."""
 
-    kind: str  # "pth" | "ncnn"
-    path: Path  # the .pth or the .param
+    kind: str  # "pth" (any state dict file) | "ncnn"
+    path: Path  # the weights file or the .param
     bin: Path | None = None
 
     @property
@@ -41,10 +47,12 @@ class Job:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="FILE", help=".pth/.pt file(s), or ncnn .param (+ .bin)")
     parser.add_argument(
-        "-o", "--output", required=True, metavar="OUT",
-        help="output .safetensors file; a folder when several models are given",
+        "inputs", nargs="+", metavar="FILE", help=".pth/.pt/.ckpt/.safetensors file(s), or ncnn .param (+ .bin)"
+    )
+    parser.add_argument(
+        "-o", "--output", default=None, metavar="OUT",
+        help="output .safetensors file; a folder when several models are given (default: the user model folder)",
     )  # fmt: skip
     parser.add_argument(
         "--dtype", choices=("fp32", "fp16"), default="fp32", help="storage precision of the weights"
@@ -82,7 +90,7 @@ def plan_jobs(inputs: list[str]) -> tuple[list[Job], list[str]]:
             else:
                 errors.append(f"{p}: ncnn weights without a {param.name} next to them")
         else:
-            errors.append(f"{p}: unknown model file type (expected .pth, .pt, or ncnn .param/.bin)")
+            errors.append(f"{p}: unknown model file type (expected .pth, .pt, .ckpt, .safetensors or ncnn .param/.bin)")
     return jobs, errors
 
 
@@ -95,11 +103,11 @@ def _sha256(path: Path) -> str:
 
 
 def convert(job: Job) -> nn.Module:
-    """Build the gensr generator for one job (lazy imports: ncnn support is optional)."""
+    """Build the network for one job (lazy imports: ncnn and spandrel support are optional)."""
     if job.kind == "pth":
-        from gensr.models.pth import import_pth
+        from gensr.models.thirdparty import load_third_party
 
-        return import_pth(job.path)
+        return load_third_party(job.path)[0]
     from gensr.models.ncnn import import_ncnn
 
     assert job.bin is not None
@@ -107,14 +115,15 @@ def convert(job: Job) -> nn.Module:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gensr.archs import arch_name
-    from gensr.models import save_model
+    from gensr.models import cache_dir, save_model
 
     jobs, errors = plan_jobs(args.inputs)
     for e in errors:
         print(f"gensr import: {shown(e)}", file=sys.stderr)  # noqa: T201
     if not jobs:
         return 1 if errors else 2
+    if args.output is None:
+        args.output = str(cache_dir() / "models") + "/"
     out = Path(args.output)
     as_dir = len(jobs) > 1 or out.is_dir() or args.output.endswith(("/", "\\"))
     if not as_dir and out.suffix.lower() != ".safetensors":
@@ -149,5 +158,13 @@ def run(args: argparse.Namespace) -> int:
             continue
         n = sum(p.numel() for p in net.parameters())
         scale = net.hparams["scale"]  # type: ignore[index]
-        print(f"{shown(dest)}: {arch_name(net)} x{scale}, {n / 1e6:.3f}M params (from {shown(job.label)})")  # noqa: T201
+        print(f"{shown(dest)}: {_arch_label(net)} x{scale}, {n / 1e6:.3f}M params (from {shown(job.label)})")  # noqa: T201
     return 1 if failed else 0
+
+
+def _arch_label(net: nn.Module) -> str:
+    """``rrdbnet``, ``compact``, ... for gensr's own networks; ``SPAN (spandrel)`` for others."""
+    from gensr.archs import arch_name
+
+    third = getattr(net, "architecture", None)
+    return f"{third} (spandrel)" if isinstance(third, str) else arch_name(net)

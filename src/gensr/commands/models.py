@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "models"
-HELP = "List built-in and cached models (name, architecture, scale, parameters, file)."
+HELP = "List built-in models and those in the user model folder (gensr import puts them there): name, architecture, scale, parameters, file."
 EXAMPLE = "Example: gensr models"
 
 
@@ -32,7 +32,10 @@ def run(args: argparse.Namespace) -> int:
             continue
         n = parameter_count(path)
         tag = " (default)" if name == DEFAULT_MODEL else ""
-        rows.append((name + tag, info.arch, f"x{info.scale}", f"{n / 1e6:.2f}M", str(path)))
+        arch = info.arch
+        if arch == "spandrel":  # a third-party architecture: spandrel's name for it
+            arch = f"{str(info.hparams.get('architecture', '?'))[:40]} (spandrel)"
+        rows.append((name + tag, arch, f"x{info.scale}", f"{n / 1e6:.2f}M", str(path)))
         if args.verbose and info.info:
             rows.append(("", "", "", "", str(info.info)))
     header = ("name", "arch", "scale", "params", "file")

@@ -142,4 +142,7 @@ def prepare_net(net: nn.Module, device: torch.device, dtype: torch.dtype) -> Non
     if p is not None and (p.device != device or p.dtype != dtype):
         net.to(device=device, dtype=dtype)
     if device.type == "cpu":
-        net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        try:
+            net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        except RuntimeError:  # a weight that is not 4-D (some third-party architectures): as it is
+            pass

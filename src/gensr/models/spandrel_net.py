@@ -50,6 +50,7 @@ ARCHS: dict[str, ArchFacts] = {
     "SwiftSRGAN": ArchFacts(local=True),
     "SPAN": ArchFacts(local=True),
     "PLKSR": ArchFacts(local=True),
+    "RealPLKSR": ArchFacts(local=False),  # spandrel's id is PLKSR; its GroupNorm sees the whole tile
     "MoSR": ArchFacts(local=True),
     "DnCNN": ArchFacts(local=True),
     # attention over windows, pooling or normalisation over the image: context beyond any tile
@@ -92,7 +93,8 @@ ARCHS: dict[str, ArchFacts] = {
     ),
     "LaMa": ArchFacts(local=False, refused="inpainting (and it needs torchvision, which gensr does not use)"),
 }
-"""Every architecture of spandrel's core registry (spandrel 0.4.2), by spandrel's id."""
+"""Every architecture of spandrel's core registry (spandrel 0.4.2), by spandrel's id (or, where one id
+covers several networks, by the network's class name)."""
 
 CONTEXT_RADIUS = 32
 """Receptive radius declared for non-local architectures (their reach is the whole image): the tiler's
@@ -122,7 +124,8 @@ class SpandrelNet(nn.Module):
         self.scale = int(descriptor.scale)
         req = descriptor.size_requirements
         self.size_multiple, self.min_size, self.square = int(req.multiple_of), int(req.minimum), bool(req.square)
-        self.local = ARCHS[self.architecture].local
+        facts = ARCHS.get(type(self.model).__name__) or ARCHS[self.architecture]  # RealPLKSR under PLKSR
+        self.local = facts.local
         self.receptive_radius = conv_radius(self.model) if self.local else CONTEXT_RADIUS
         self.precisions: tuple[torch.dtype, ...] = (torch.float32,) + tuple(
             dt for dt, ok in ((torch.bfloat16, descriptor.supports_bfloat16), (torch.float16, descriptor.supports_half))

@@ -1,0 +1,120 @@
+"""Every spandrel architecture gensr runs: a small random-weight instance, saved as .pth and .safetensors,
+upscaled by ``gensr upscale --model`` to spandrel's own whole-image output, tiled within the bound
+docs/spandrel.md states, imported and listed by ``gensr models``."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from spandrel_cases import SEAM_OVERLAP, Case, cases, random_state, rgb_psnr, seam_psnr  # noqa: E402
+
+from gensr.cli import main  # noqa: E402
+from gensr.imageio import Image, read_image, write_image  # noqa: E402
+from gensr.models import load_model  # noqa: E402
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("spandrel") is None, reason="spandrel not installed")
+
+SEAM_DB = {
+    "RealPLKSR": 43, "SAFMN": 44, "OmniSR": 43, "RCAN": 80, "RealCUGAN": 44, "DAT": 80, "Swin2SR": 80,
+    "RGT": 64, "DCTLSA": 27, "DITN": 83, "SeemoRe": 79, "MoESR": 54, "FDAT": 89, "GRL": 18, "NAFNet": 89,
+    "DRUNet": 41, "KBNet": 30, "RetinexFormer": 67, "HVICIDNet": 40, "MixDehazeNet": 33,
+}  # fmt: skip
+"""Tiled against whole-image PSNR (dB) at 16-px tiles and 8-px overlap on a 48x40 input, 1 dB under what
+``benchmarks/spandrel_archs.py`` measured; architectures not listed tile exactly (>= 100 dB)."""
+
+CASES = cases()
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> None:
+    warnings.filterwarnings("ignore", message=".*meta parameter.*")
+
+
+def _files(case: Case, d: Path) -> tuple[dict[str, torch.Tensor], Path, Path]:
+    state = random_state(case)
+    pth, st = d / f"{case.arch}.pth", d / f"{case.arch}.safetensors"
+    torch.save(state, pth)
+    save_file(state, str(st))
+    return state, pth, st
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.arch)
+def test_upscale_gives_spandrels_own_output(case: Case, tmp_path: Path) -> None:
+    from gensr.models.spandrel_import import import_spandrel
+
+    state, pth, st = _files(case, tmp_path)
+    g = torch.Generator().manual_seed(2)
+    h, w = case.size, case.size + 5  # not a multiple of anything: the size requirements pad
+    write_image(tmp_path / "in.png", Image(rgb=torch.rand(1, 3, h, w, generator=g), bits=16))
+    lr = read_image(tmp_path / "in.png").rgb  # exactly what gensr upscale reads
+    ref = import_spandrel().MAIN_REGISTRY.load({k: v.clone() for k, v in state.items()})(lr)
+    for model in (pth, st):
+        out = tmp_path / f"out-{model.suffix[1:]}.png"
+        args = ["upscale", str(tmp_path / "in.png"), "-o", str(out), "--model", str(model), "--tile", "0",
+                "--engine", "torch", "--precision", "fp32", "--quiet"]  # fmt: skip
+        assert main(args) == 0
+        sr = read_image(out).rgb  # 16-bit PNG
+        assert sr.shape == ref.shape
+        assert rgb_psnr(sr, ref) >= 50, f"{case.arch} from {model.suffix}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.arch)
+def test_tiles_within_the_stated_bound(case: Case, tmp_path: Path) -> None:
+    _, pth, _ = _files(case, tmp_path)
+    net, info = load_model(pth)
+    assert info.arch == "spandrel" or case.arch in ("Compact",)
+    db = seam_psnr(net, size=(48, 40), overlap=SEAM_OVERLAP)
+    assert db >= SEAM_DB.get(case.arch, 100), f"{case.arch}: {db:.1f} dB"
+    if getattr(net, "local", False):  # convolution only: exact at the default overlap
+        assert seam_psnr(net, size=(96, 88), overlap=None) >= 100
+
+
+def test_import_then_models_names_every_architecture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GENSR_CACHE", str(tmp_path / "cache"))
+    files = [_files(c, tmp_path)[1] for c in CASES]
+    assert main(["import", *map(str, files)]) == 0
+    capsys.readouterr()
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    for case in CASES:
+        row = next(ln for ln in listing.splitlines() if ln.startswith(case.arch + " "))
+        shown = "PLKSR" if case.arch == "RealPLKSR" else case.arch
+        assert f"{shown} (spandrel)" in row, row
+    # an imported file rebuilds the same network
+    net, info = load_model(tmp_path / "cache" / "models" / "SPAN.safetensors")
+    ref, _ = load_model(files[0])
+    x = torch.rand(1, 3, 12, 12)
+    assert info.hparams == {"architecture": "SPAN", "scale": 2}
+    assert torch.equal(net(x), ref(x))
+
+
+def test_precision_auto_never_picks_what_the_model_cannot_run(tmp_path: Path) -> None:
+    from gensr.infer import Upscaler
+
+    _, pth, _ = _files(CASES[0], tmp_path)
+    net, _ = load_model(pth)
+    net.precisions = (torch.float32,)  # as spandrel says of RealPLKSR's fp16, say of bf16 here
+    assert Upscaler(net, precision="auto", device="cpu").dtype == torch.float32
+    up = Upscaler(net, precision="bf16", device="cpu")
+    assert up.dtype == torch.float32 and up.precision_note
+
+
+def test_gensr_own_layouts_stay_gensr_modules(tmp_path: Path) -> None:
+    from gensr.archs import SRVGGNetCompact
+
+    net = SRVGGNetCompact(num_feat=8, num_conv=2, scale=2)
+    torch.save({"params": net.state_dict()}, tmp_path / "c.pth")
+    loaded, info = load_model(tmp_path / "c.pth")
+    assert type(loaded) is SRVGGNetCompact and info.arch == "compact" and not math.isnan(info.scale)
