@@ -514,6 +514,59 @@ def pth_random_bytes(d: Path):
     return ["import", str(d / "m.pth"), "-o", str(d / "m.safetensors")], one_line_naming("m.pth")
 
 
+@case("traceback", 2)
+def pth_torchscript_archive(d: Path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(torch.nn.Conv2d(3, 12, 3, padding=1)), str(d / "m.pt"))
+    save(d / "a.png", photo())
+    return upscale(d, d / "a.png", model=d / "m.pt"), one_line_naming("m.pt")
+
+
+@case("memory", 2, rss_mb=1500)
+def safetensors_declares_huge_tensor(d: Path):
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 4]}}).encode()
+    (d / "m.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(4))
+    save(d / "a.png", photo())
+    return upscale(d, d / "a.png", model=d / "m.safetensors"), one_line_naming("m.safetensors")
+
+
+def _span_state() -> dict:
+    from gensr.models.spandrel_import import import_spandrel
+
+    import_spandrel()
+    from spandrel.architectures.SPAN import SPAN
+
+    return SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2).state_dict()
+
+
+@case("memory", 2, rss_mb=1500)
+def spandrel_small_file_huge_network(d: Path):
+    s = _span_state()
+    s["conv_1.sk.weight"] = torch.zeros(50_000, 3, 1, 1)  # SPAN's width: a ~10^11-parameter network
+    torch.save(s, d / "m.pth")
+    save(d / "a.png", photo())
+    return upscale(d, d / "a.png", model=d / "m.pth"), one_line_naming("m.pth")
+
+
+@case("traceback", 2)
+def spandrel_wrong_shape(d: Path):
+    s = _span_state()
+    s["conv_cat.weight"] = torch.zeros(8, 5, 1, 1)
+    torch.save(s, d / "m.pth")
+    save(d / "a.png", photo())
+    return upscale(d, d / "a.png", model=d / "m.pth"), one_line_naming("m.pth")
+
+
+@case("traceback", 2)
+def unknown_state_dict(d: Path):
+    torch.save({"encoder.0.weight": torch.zeros(4, 3, 3, 3)}, d / "m.pth")
+    save(d / "a.png", photo())
+    return upscale(d, d / "a.png", model=d / "m.pth"), one_line_naming("m.pth")
+
+
 def _ncnn(d: Path, lines: list[str], blob: bytes) -> list[str]:
     (d / "m.param").write_text("7767517\n" + f"{len(lines)} 20\n" + "\n".join(lines) + "\n")
     (d / "m.bin").write_bytes(blob)

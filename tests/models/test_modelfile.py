@@ -94,7 +94,7 @@ def test_corrupt_file(tmp_path: Path) -> None:
 def test_plain_safetensors_is_not_a_gensr_file(tmp_path: Path) -> None:
     path = tmp_path / "plain.safetensors"
     save_file({"w": torch.zeros(2)}, str(path))
-    with pytest.raises(ModelFileError, match="not a gensr model file"):
+    with pytest.raises(ModelFileError, match="not an architecture gensr knows"):  # third-party weights
         load_model(path)
 
 

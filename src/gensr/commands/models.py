@@ -32,10 +32,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         n = parameter_count(path)
         tag = " (default)" if name == DEFAULT_MODEL else ""
-        arch = info.arch
-        if arch == "spandrel":  # a third-party architecture: spandrel's name for it
-            arch = f"{str(info.hparams.get('architecture', '?'))[:40]} (spandrel)"
-        rows.append((name + tag, arch, f"x{info.scale}", f"{n / 1e6:.2f}M", str(path)))
+        rows.append((name + tag, info.label, f"x{info.scale}", f"{n / 1e6:.2f}M", str(path)))
         if args.verbose and info.info:
             rows.append(("", "", "", "", str(info.info)))
     header = ("name", "arch", "scale", "params", "file")

@@ -315,7 +315,7 @@ def _models(given: list[str] | None) -> list[ModelEntry]:
             _say(f"skipping model {name}: {e}")
             continue
         if name not in [e.name for e in entries]:
-            entries.append(ModelEntry(name=name, path=Path(path), scale=info.scale, arch=info.arch))
+            entries.append(ModelEntry(name=name, path=Path(path), scale=info.scale, arch=info.label))
     return entries
 
 

@@ -42,6 +42,13 @@ class ModelInfo:
     scale: int
     info: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        """The architecture as shown to people: ``compact``, ``rrdbnet``, ... or ``SPAN (spandrel)``."""
+        if self.arch == SPANDREL:
+            return f"{str(self.hparams.get('architecture', '?'))[:40]} (spandrel)"
+        return self.arch
+
 
 def save_model(
     path: str | Path,
@@ -86,7 +93,8 @@ def save_model(
 
 
 def read_model_info(path: str | Path) -> ModelInfo:
-    """Read and check the metadata of a gensr model file (nothing but the header is read).
+    """Read and check the metadata of a gensr model file (nothing but the header is read; a third-party
+    weight file is built to find out what it holds).
 
     Raises:
         ModelFileError: missing or corrupt file, or metadata that does not describe a gensr
@@ -96,6 +104,10 @@ def read_model_info(path: str | Path) -> ModelInfo:
     from gensr.models.trust import check_hparams
 
     path = Path(path)
+    if _third_party(path):  # a .pth or plain safetensors: what it is shows only once it is built
+        from gensr.models.thirdparty import load_third_party
+
+        return load_third_party(path)[1]
     meta = _open(path, lambda f: f.metadata() or {})
     if meta.get("gensr.format") != FORMAT_VERSION or "arch" not in meta:
         raise _error(

@@ -41,6 +41,11 @@ class ArchFacts:
     sees a bounded neighbourhood, so tiles with that much overlap equal the whole-image run."""
     refused: str = ""
     """Why gensr does not run it (empty: it does)."""
+    onnx: bool = False
+    """``gensr export --format onnx`` offers it: its graph exported and ran in onnxruntime with the same
+    output (checked on a small instance; docs/spandrel.md). Others are refused with one line: SPAN's export
+    crashed torch 2.13's ``torch.export`` (a segfault), SwinIR's graph fixed its window reshapes to the
+    example's size."""
 
 
 ARCHS: dict[str, ArchFacts] = {
@@ -49,7 +54,7 @@ ARCHS: dict[str, ArchFacts] = {
     "ESRGAN": ArchFacts(local=True),
     "SwiftSRGAN": ArchFacts(local=True),
     "SPAN": ArchFacts(local=True),
-    "PLKSR": ArchFacts(local=True),
+    "PLKSR": ArchFacts(local=True, onnx=True),
     "RealPLKSR": ArchFacts(local=False),  # spandrel's id is PLKSR; its GroupNorm sees the whole tile
     "MoSR": ArchFacts(local=True),
     "DnCNN": ArchFacts(local=True),
@@ -125,7 +130,7 @@ class SpandrelNet(nn.Module):
         req = descriptor.size_requirements
         self.size_multiple, self.min_size, self.square = int(req.multiple_of), int(req.minimum), bool(req.square)
         facts = ARCHS.get(type(self.model).__name__) or ARCHS[self.architecture]  # RealPLKSR under PLKSR
-        self.local = facts.local
+        self.local, self.onnx = facts.local, facts.onnx
         self.receptive_radius = conv_radius(self.model) if self.local else CONTEXT_RADIUS
         self.precisions: tuple[torch.dtype, ...] = (torch.float32,) + tuple(
             dt for dt, ok in ((torch.bfloat16, descriptor.supports_bfloat16), (torch.float16, descriptor.supports_half))
