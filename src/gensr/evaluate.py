@@ -130,7 +130,7 @@ def model_method(spec: str, scale: int, *, device: torch.device, tile: int | Non
     if info.scale != scale:
         raise ValueError(f"model {spec} upscales x{info.scale}, but the evaluation is x{scale}")
     up = Upscaler(net, scale=scale, device=device, tile=0 if tile is None else tile)  # default: untiled
-    name = Path(spec).stem if Path(spec).suffix == ".safetensors" else spec
+    name = Path(spec).stem if Path(spec).suffix.lower() in (".safetensors", ".pth", ".pt", ".ckpt") else spec
     return Method(name, up.upscale_tensor)
 
 

@@ -128,3 +128,28 @@ def test_export_refuses_architectures_not_known_to_export(tmp_path: Path, capsys
     assert main(["export", str(pth), "-o", str(tmp_path / "x.param")]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "x.param" in err, err
+
+
+def test_eval_compares_third_party_files_with_the_built_ins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import numpy as np
+    from PIL import Image as PILImage
+    from skimage import data
+
+    monkeypatch.setenv("GENSR_CACHE", str(tmp_path / "cache"))
+    photos = tmp_path / "hr"
+    photos.mkdir()
+    PILImage.fromarray(np.ascontiguousarray(data.astronaut()[40:104, 180:244])).save(photos / "a.png")
+    _, pth, st = _files(next(c for c in CASES if c.arch == "RealPLKSR"), tmp_path)
+    st = st.rename(tmp_path / "other.safetensors")
+    out = tmp_path / "r.json"
+    argv = ["eval", "--data", str(photos), "--scale", "2", "--model", "gensr-x2", "--model", str(pth),
+            "--model", str(st), "--no-lpips", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    methods = json.loads(out.read_text())["methods"]
+    assert list(methods) == ["bicubic", "gensr-x2", "RealPLKSR", "other"]
+    a, b = methods["RealPLKSR"]["mean"]["psnr_y"], methods["other"]["mean"]["psnr_y"]
+    assert math.isfinite(a) and a == pytest.approx(b, abs=1e-6)  # the same weights from .pth and .safetensors
