@@ -122,16 +122,15 @@ class SpandrelNet(nn.Module):
 
     def __init__(self, descriptor: Any) -> None:
         super().__init__()
-        from gensr.infer.tiling import conv_radius
-
         self.model: nn.Module = descriptor.model
         self.architecture: str = descriptor.architecture.id
         self.scale = int(descriptor.scale)
         req = descriptor.size_requirements
-        self.size_multiple, self.min_size, self.square = int(req.multiple_of), int(req.minimum), bool(req.square)
+        self.size_multiple, self.square = int(req.multiple_of), bool(req.square)
+        self.min_size = max(1, int(req.minimum))  # spandrel says 0 for none
         facts = ARCHS.get(type(self.model).__name__) or ARCHS[self.architecture]  # RealPLKSR under PLKSR
         self.local, self.onnx = facts.local, facts.onnx
-        self.receptive_radius = conv_radius(self.model) if self.local else CONTEXT_RADIUS
+        self.receptive_radius = _conv_radius(self.model) if self.local else CONTEXT_RADIUS
         self.precisions: tuple[torch.dtype, ...] = (torch.float32,) + tuple(
             dt for dt, ok in ((torch.bfloat16, descriptor.supports_bfloat16), (torch.float16, descriptor.supports_half))
             if ok
@@ -197,6 +196,16 @@ def build_spandrel(state: Mapping[str, Tensor], *, max_params: int) -> SpandrelN
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise ValueError(f"tensor {k} holds NaN or infinity")
     return SpandrelNet(d).float().eval()
+
+
+def _conv_radius(model: nn.Module) -> int:
+    """Every convolution's half kernel (times its dilation), summed: an upper bound of the receptive
+    radius of a convolution-only network, in input pixels (parallel branches count twice)."""
+    r = 0
+    for m in model.modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            r += max((k // 2) * d for k, d in zip(m.kernel_size, m.dilation, strict=True))
+    return r
 
 
 def supported_names() -> str:
