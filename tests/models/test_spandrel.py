@@ -153,3 +153,11 @@ def test_eval_compares_third_party_files_with_the_built_ins(
     assert list(methods) == ["bicubic", "gensr-x2", "RealPLKSR", "other"]
     a, b = methods["RealPLKSR"]["mean"]["psnr_y"], methods["other"]["mean"]["psnr_y"]
     assert math.isfinite(a) and a == pytest.approx(b, abs=1e-6)  # the same weights from .pth and .safetensors
+
+
+def test_serve_offers_a_third_party_file_with_its_architecture(tmp_path: Path) -> None:
+    from gensr.commands.serve import _models
+
+    _, pth, _ = _files(CASES[0], tmp_path)
+    (entry,) = _models([str(pth)])
+    assert (entry.name, entry.arch, entry.scale) == ("SPAN", "SPAN (spandrel)", 2)  # as /v1/models lists it
