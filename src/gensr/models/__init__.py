@@ -1,6 +1,8 @@
 """Model files: safetensors + metadata (:mod:`~gensr.models.modelfile`), the built-in models and the
-user cache (:mod:`~gensr.models.builtin`), imports of third-party weights (:mod:`~gensr.models.pth`
-for PyTorch ``.pth`` files, :mod:`~gensr.models.ncnn` for ncnn graphs), and exports
+user cache (:mod:`~gensr.models.builtin`), third-party weights (:mod:`~gensr.models.thirdparty`: gensr's own
+layouts through :mod:`~gensr.models.pth`, any other architecture spandrel detects through
+:mod:`~gensr.models.spandrel_net`; :mod:`~gensr.models.ncnn` for ncnn graphs), read through one
+:func:`load_model` (:mod:`~gensr.models.loader`), and exports
 (:mod:`~gensr.models.ncnn_export`, :mod:`~gensr.models.onnx_export`; imported on use).
 
 Importing this package does not import torch (``gensr models`` only reads file headers);
@@ -16,14 +18,13 @@ from gensr.models.builtin import (
     list_models,
     resolve_model,
 )
+from gensr.models.loader import load_model, read_model_info
 from gensr.models.modelfile import (
     FORMAT_VERSION,
     ModelFileError,
     ModelInfo,
-    load_model,
     parameter_count,
     peek_model_info,
-    read_model_info,
     save_model,
 )
 

@@ -93,8 +93,7 @@ def save_model(
 
 
 def read_model_info(path: str | Path) -> ModelInfo:
-    """Read and check the metadata of a gensr model file (nothing but the header is read; a third-party
-    weight file is built to find out what it holds).
+    """Read and check the metadata of a gensr model file (nothing but the header is read).
 
     Raises:
         ModelFileError: missing or corrupt file, or metadata that does not describe a gensr
@@ -104,10 +103,6 @@ def read_model_info(path: str | Path) -> ModelInfo:
     from gensr.models.trust import check_hparams
 
     path = Path(path)
-    if _third_party(path):  # a .pth or plain safetensors: what it is shows only once it is built
-        from gensr.models.thirdparty import load_third_party
-
-        return load_third_party(path)[1]
     meta = _open(path, lambda f: f.metadata() or {})
     if meta.get("gensr.format") != FORMAT_VERSION or "arch" not in meta:
         raise _error(
@@ -147,11 +142,6 @@ def load_model(path: str | Path, *, dtype: torch.dtype | None = None) -> tuple[n
 
     dtype = torch.float32 if dtype is None else dtype
     path = Path(path)
-    if _third_party(path):
-        from gensr.models.thirdparty import load_third_party
-
-        net, info = load_third_party(path)
-        return net.to(dtype).eval(), info
     info = read_model_info(path)
     if info.arch == SPANDREL:
         return _load_spandrel(path, info, dtype)
@@ -178,17 +168,6 @@ def load_model(path: str | Path, *, dtype: torch.dtype | None = None) -> tuple[n
 _FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}
 
 
-def _third_party(path: Path) -> bool:
-    """Whether ``path`` is a third-party weight file: a PyTorch pickle, or safetensors without gensr metadata."""
-    from gensr.models.thirdparty import PICKLE_SUFFIXES
-
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        return True
-    if path.suffix.lower() != ".safetensors" or not path.is_file():
-        return False
-    return read_header(path)[0].get("gensr.format") is None
-
-
 def _check_spandrel(hparams: Any) -> dict[str, Any]:
     """The hyperparameters of a ``spandrel`` model file: ``{"architecture": id, "scale": s}``, checked."""
     from gensr.models.spandrel_net import ARCHS
@@ -208,7 +187,6 @@ def _load_spandrel(path: Path, info: ModelInfo, dtype: torch.dtype) -> tuple[nn.
     """A ``spandrel`` model file: its tensors (bounded by the header) through spandrel's detection,
     which must find the architecture and scale the metadata names."""
     from gensr.models.spandrel_net import build_spandrel
-    from gensr.models.thirdparty import read_safetensors
     from gensr.models.trust import MAX_PARAMS
 
     state = read_safetensors(path, MAX_PARAMS)
@@ -324,3 +302,27 @@ def parameter_count(path: str | Path) -> int:
             n *= int(d)
         total += n
     return total
+
+
+def read_safetensors(path: str | Path, max_values: int) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, after checking from its header that they hold at most
+    ``max_values`` values and have valid shapes.
+
+    Raises:
+        ModelFileError: unreadable, invalid shapes, or more values; the message names the file.
+    """
+    path = Path(path)
+    n = 0
+    for name, entry in read_header(path)[1].items():
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            from gensr.messages import shown
+
+            raise _error(path, f"tensor {shown(str(name))[:60]} has no valid shape")
+        size = 1
+        for d in shape:
+            size *= d
+        n += size
+    if n > max_values:
+        raise _error(path, f"declares {n / 1e6:.0f} M values, more than gensr's {max_values / 1e6:.0f} M")
+    return _open(path, lambda f: {k: f.get_tensor(k) for k in f.keys()})

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from gensr.models.spandrel_import import import_spandrel
-from gensr.padding import pad_reflect
+from gensr.base.tensors import pad_reflect
 
 __all__ = ["ARCHS", "SUPPORTED_PURPOSES", "ArchFacts", "SpandrelNet", "build_spandrel"]
 

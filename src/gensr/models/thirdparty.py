@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gensr.messages import shown
-from gensr.models.modelfile import ModelFileError, ModelInfo
+from gensr.models.modelfile import ModelFileError, ModelInfo, read_header, read_safetensors
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-__all__ = ["PICKLE_SUFFIXES", "load_third_party", "read_state_dict"]
+__all__ = ["PICKLE_SUFFIXES", "is_third_party", "load_third_party", "read_state_dict"]
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
 """Suffixes of PyTorch pickles (read with ``weights_only=True``)."""
@@ -119,21 +119,11 @@ def _is_torchscript(path: Path) -> bool:
     return any(n.split("/", 1)[-1].startswith(("code/", "constants.pkl")) for n in names)
 
 
-def read_safetensors(path: Path, max_values: int) -> dict[str, Tensor]:
-    from gensr.models.modelfile import _open, read_header
-
-    table = read_header(path)[1]
-    n = 0
-    for name, entry in table.items():
-        shape = entry.get("shape") if isinstance(entry, dict) else None
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise ModelFileError(f"{shown(path)}: tensor {shown(str(name))[:60]} has no valid shape")
-        size = 1
-        for d in shape:
-            size *= d
-        n += size
-    if n > max_values:
-        raise ModelFileError(
-            f"{shown(path)}: declares {n / 1e6:.0f} M values, more than gensr's {max_values / 1e6:.0f} M"
-        )
-    return _open(path, lambda f: {k: f.get_tensor(k) for k in f.keys()})
+def is_third_party(path: str | Path) -> bool:
+    """Whether ``path`` is a third-party weight file: a PyTorch pickle, or safetensors without gensr metadata."""
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return True
+    if path.suffix.lower() != ".safetensors" or not path.is_file():
+        return False
+    return read_header(path)[0].get("gensr.format") is None
