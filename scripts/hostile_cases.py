@@ -534,9 +534,12 @@ def safetensors_declares_huge_tensor(d: Path):
 
 
 def _span_state() -> dict:
-    from gensr.models.spandrel_import import import_spandrel
+    from gensr.models.spandrel_import import SpandrelMissing, import_spandrel
 
-    import_spandrel()
+    try:
+        import_spandrel()
+    except SpandrelMissing as e:
+        raise Skip(str(e)) from None
     from spandrel.architectures.SPAN import SPAN
 
     return SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2).state_dict()
