@@ -28,6 +28,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from gensr.base.tensors import quantize_uint8
+from gensr.degrade import DegradationConfig, MildConfig, RealisticConfig, degrade
 from gensr.degrade.resize import imresize
 from gensr.imageio import IMAGE_EXTENSIONS, read_rgb8
 from gensr.metrics import psnr, rgb_to_y, ssim
@@ -47,6 +48,10 @@ __all__ = [
 ]
 
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos")
+DEGRADATIONS: dict[str, Callable[..., DegradationConfig]] = {"mild": MildConfig, "realistic": RealisticConfig}
+"""The random degradations of evaluation (besides ``bicubic``), by name: each makes a config from ``scale``."""
+TRACKS = ("bicubic", "mild", "realistic")
+"""Every kind of input a model is judged on: clean, mild real, heavy real."""
 METRICS = ("psnr_y", "ssim_y", "lpips", "seconds")
 _PIL_FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -151,17 +156,15 @@ def mod_crop(hr: torch.Tensor, scale: int) -> torch.Tensor:
 def make_lr(hr: torch.Tensor, scale: int, degradation: str, *, seed: int = 0) -> torch.Tensor:
     """LR of a mod-cropped HR ``(1, 3, H, W)``: ``(1, 3, H/s, W/s)`` on 8-bit levels.
 
-    ``bicubic``: MATLAB ``imresize(uint8(hr), 1/scale)``; ``realistic``: :func:`gensr.degrade.degrade`
-    with Real-ESRGAN's defaults and a generator seeded with ``seed``.
+    ``bicubic``: MATLAB ``imresize(uint8(hr), 1/scale)``; ``mild`` / ``realistic``: :func:`gensr.degrade.degrade`
+    with :class:`~gensr.degrade.MildConfig` / Real-ESRGAN's defaults and a generator seeded with ``seed``.
     """
     if degradation == "bicubic":
         return quantize_uint8(imresize(hr, scale=1.0 / scale, round_uint8=True))
-    if degradation == "realistic":
-        from gensr import degrade
-
+    if degradation in DEGRADATIONS:
         gen = torch.Generator().manual_seed(seed)
-        return quantize_uint8(degrade.degrade(hr, degrade.RealisticConfig(scale=scale), gen))
-    raise ValueError(f"unknown degradation {degradation!r}; choose 'bicubic' or 'realistic'")
+        return quantize_uint8(degrade(hr, DEGRADATIONS[degradation](scale=scale), gen))
+    raise ValueError(f"unknown degradation {degradation!r}; choose 'bicubic', 'mild' or 'realistic'")
 
 
 def score(

@@ -34,11 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="method to evaluate (repeatable): bicubic, bilinear, nearest, lanczos, a model name or file",
     )  # fmt: skip
     parser.add_argument(
-        "--degradation", choices=("bicubic", "realistic"), default="bicubic",
-        help="how LR images are made from HR (default: bicubic, the classical protocol)",
+        "--degradation", choices=("bicubic", "mild", "realistic"), default="bicubic",
+        help="how LR images are made from HR: bicubic (default, the classical protocol), mild (light blur, "
+        "noise, JPEG 60-90: phones and the web), realistic (Real-ESRGAN's heavy second order)",
     )  # fmt: skip
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the realistic degradation (image i: seed+i)"
+        "--seed", type=int, default=0, help="seed of the mild/realistic degradation (image i: seed+i)"
     )
     parser.add_argument("--lr-dir", type=Path, metavar="DIR", help="use these LR images (matched by name)")
     parser.add_argument(

@@ -1,6 +1,6 @@
 """Degradations that make LR training/evaluation inputs from HR images.
 
-Two kinds, each a frozen config:
+Three kinds, each a frozen config:
 
 - :class:`BicubicConfig`: classical SR, MATLAB-style antialiased bicubic downscaling
   (:func:`gensr.degrade.resize.imresize`) then rounding to 8-bit levels.
@@ -8,6 +8,8 @@ Two kinds, each a frozen config:
   blur -> random resize -> Gaussian/Poisson noise -> JPEG, then resize to the LR size with a
   final sinc filter and JPEG in random order. Defaults are Real-ESRGAN's published training
   options (``options/train_realesrgan_x4plus.yml``). JPEG is a real encoder (Pillow/libjpeg).
+- :class:`MildConfig`: one light round (slight blur, downscale, light noise, JPEG 60-90), what phones
+  and the web mostly give (:mod:`gensr.degrade.mild`).
 
 Sampling is separate from application: ``params = sample_params(cfg, B, generator)`` draws every
 random choice (kernels, resize factors and modes, noise kinds and strengths, JPEG qualities,
@@ -28,6 +30,8 @@ from gensr.degrade.config import (
     BicubicConfig,
     BicubicParams,
     DegradationConfig,
+    MildConfig,
+    MildParams,
     Params,
     RealisticConfig,
     RealisticParams,
@@ -41,8 +45,8 @@ from gensr.degrade.pipeline import apply, degrade, sample_params
 from gensr.degrade.resize import imresize
 
 __all__ = [
-    "RESIZE_MODES", "BicubicConfig", "StageConfig", "SecondStageConfig", "RealisticConfig",
-    "DegradationConfig", "BicubicParams", "StageParams", "RealisticParams", "Params", "sample_params",
+    "RESIZE_MODES", "BicubicConfig", "StageConfig", "SecondStageConfig", "RealisticConfig", "MildConfig",
+    "DegradationConfig", "MildParams", "BicubicParams", "StageParams", "RealisticParams", "Params", "sample_params",
     "apply", "degrade", "imresize", "KERNEL_PAD",
     "usm_sharp", "to_gray", "gaussian_noise", "poisson_noise", "jpeg",
 ]  # fmt: skip

@@ -122,7 +122,62 @@ class RealisticConfig:
             raise ValueError(f"kernel_sizes must be odd numbers in [1, {KERNEL_PAD}]")
 
 
-DegradationConfig = BicubicConfig | RealisticConfig
+@dataclass(frozen=True)
+class MildConfig:
+    """Blur -> resize to LR -> noise -> JPEG, each light. Ranges are inclusive."""
+
+    scale: int = 4
+    """Integer factor between HR and LR."""
+    blur_prob: float = 0.7
+    """Probability of an isotropic Gaussian blur before the downscale."""
+    blur_sigma: tuple[float, float] = (0.3, 1.2)
+    """Range of the blur sigma, in HR pixels (a soft lens or slight defocus)."""
+    resize_prob: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
+    """Probability of each downscaling mode in :data:`gensr.degrade.RESIZE_MODES`."""
+    noise_prob: float = 0.6
+    """Probability of Gaussian noise at LR size."""
+    noise_range: tuple[float, float] = (0.5, 4.0)
+    """Range of the noise sigma, in 8-bit levels."""
+    gray_noise_prob: float = 0.4
+    """Probability that the noise is the same in all three channels."""
+    jpeg_prob: float = 0.9
+    """Probability of one JPEG round trip (else PNG-like: none)."""
+    jpeg_range: tuple[int, int] = (60, 90)
+    """Range of JPEG qualities."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.scale, int) or self.scale < 1:
+            raise ValueError(f"scale must be a positive integer, got {self.scale!r}")
+        for name in ("blur_prob", "noise_prob", "gray_noise_prob", "jpeg_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+        if len(self.resize_prob) != 3 or min(self.resize_prob) < 0 or abs(sum(self.resize_prob) - 1) > 1e-6:
+            raise ValueError(f"resize_prob needs 3 non-negative probabilities summing to 1, got {self.resize_prob}")
+        for name in ("blur_sigma", "noise_range", "jpeg_range"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must be a range 0 < lo <= hi, got {(lo, hi)}")
+        if self.jpeg_range[1] > 100:
+            raise ValueError("jpeg_range must lie in [1, 100]")
+
+
+@dataclass(frozen=True)
+class MildParams:
+    """Random choices of a batch (CPU tensors, one entry per image)."""
+
+    blur_sigma: torch.Tensor  # (B,) float64; 0: no blur
+    resize_mode: torch.Tensor  # (B,) int64 index into RESIZE_MODES
+    noise_sigma: torch.Tensor  # (B,) float64 8-bit levels; 0: no noise
+    gray_noise: torch.Tensor  # (B,) bool
+    jpeg_quality: torch.Tensor  # (B,) int64; 0: no JPEG
+    noise_seed: torch.Tensor  # (B,) int64
+
+    @property
+    def batch(self) -> int:
+        return int(self.noise_seed.shape[0])
+
+
+DegradationConfig = BicubicConfig | RealisticConfig | MildConfig
 
 
 @dataclass(frozen=True)
@@ -163,4 +218,4 @@ class RealisticParams:
         return int(self.noise_seed.shape[0])
 
 
-Params = BicubicParams | RealisticParams
+Params = BicubicParams | RealisticParams | MildParams

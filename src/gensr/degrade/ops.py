@@ -6,9 +6,11 @@ import io
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from gensr.base.tensors import quantize_uint8
+from gensr.degrade.config import RESIZE_MODES
 
 
 def to_gray(x: torch.Tensor) -> torch.Tensor:
@@ -59,3 +61,14 @@ def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
     with Image.open(buf) as im:
         out = np.asarray(im.convert("RGB"))
     return torch.from_numpy(out.copy()).permute(2, 0, 1).unsqueeze(0).to(x.device, x.dtype) / 255.0
+
+
+def resize_to(x: torch.Tensor, size: tuple[int, int], mode: int) -> torch.Tensor:
+    """Resize (B, C, H, W) to ``size`` with mode ``RESIZE_MODES[mode]`` (no antialiasing)."""
+    size = (max(1, size[0]), max(1, size[1]))
+    if tuple(x.shape[-2:]) == size:
+        return x
+    name = RESIZE_MODES[mode]
+    if name == "area":
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode=name, align_corners=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from gensr.base.tensors import quantize_uint8
 from gensr.degrade.config import (
@@ -13,6 +12,8 @@ from gensr.degrade.config import (
     RESIZE_MODES,
     BicubicConfig,
     BicubicParams,
+    MildConfig,
+    MildParams,
     DegradationConfig,
     Params,
     RealisticParams,
@@ -28,7 +29,8 @@ from gensr.degrade.kernels import (
     sample_sinc_kernel,
     trim_kernel,
 )
-from gensr.degrade.ops import gaussian_noise, jpeg, poisson_noise
+from gensr.degrade.mild import apply_mild, sample_mild
+from gensr.degrade.ops import gaussian_noise, jpeg, poisson_noise, resize_to
 from gensr.degrade.resize import imresize
 
 
@@ -87,6 +89,8 @@ def sample_params(cfg: DegradationConfig, batch: int, generator: torch.Generator
     """
     if isinstance(cfg, BicubicConfig):
         return BicubicParams(batch)
+    if isinstance(cfg, MildConfig):
+        return sample_mild(cfg, batch, generator)
     s1, s2, sinc, final_sinc, sinc_first, final_mode, seeds = [], [], [], [], [], [], []
     for _ in range(batch):
         s1.append(_sample_stage(generator, cfg.stage1, cfg.kernel_sizes))
@@ -112,16 +116,6 @@ def sample_params(cfg: DegradationConfig, batch: int, generator: torch.Generator
     )
 
 
-def _resize(x: torch.Tensor, size: tuple[int, int], mode: int) -> torch.Tensor:
-    size = (max(1, size[0]), max(1, size[1]))
-    if tuple(x.shape[-2:]) == size:
-        return x
-    name = RESIZE_MODES[mode]
-    if name == "area":
-        return F.interpolate(x, size=size, mode="area")
-    return F.interpolate(x, size=size, mode=name, align_corners=False)
-
-
 def _noise(x: torch.Tensor, st: StageParams, i: int, g: torch.Generator) -> torch.Tensor:
     level, gray = float(st.noise_level[i]), bool(st.gray_noise[i])
     noise = poisson_noise(x, level, gray, g) if bool(st.poisson[i]) else gaussian_noise(x, level, gray, g)
@@ -136,23 +130,23 @@ def _degrade_one(x: torch.Tensor, p: RealisticParams, i: int, lr_size: tuple[int
     if bool(st.blur[i]):
         x = filter2d(x, trim_kernel(st.kernel[i]))
     s = float(st.resize_scale[i])
-    x = _resize(x, (int(h * s), int(w * s)), int(st.resize_mode[i]))
+    x = resize_to(x, (int(h * s), int(w * s)), int(st.resize_mode[i]))
     x = jpeg(_noise(x, st, i, g), int(st.jpeg_quality[i]))
     # second round; its size is relative to the LR size
     st = p.stage2
     if bool(st.blur[i]):
         x = filter2d(x, trim_kernel(st.kernel[i]))
     s = float(st.resize_scale[i])
-    x = _resize(x, (int(lr_size[0] * s), int(lr_size[1] * s)), int(st.resize_mode[i]))
+    x = resize_to(x, (int(lr_size[0] * s), int(lr_size[1] * s)), int(st.resize_mode[i]))
     x = _noise(x, st, i, g)
     # resize to LR size + final sinc, and the last JPEG, in either order
     mode, use_sinc = int(p.final_mode[i]), bool(p.final_sinc[i])
     if bool(p.sinc_first[i]):
-        x = _resize(x, lr_size, mode)
+        x = resize_to(x, lr_size, mode)
         x = filter2d(x, trim_kernel(p.sinc_kernel[i])) if use_sinc else x
         x = jpeg(x, int(p.stage2.jpeg_quality[i]))
     else:
-        x = _resize(jpeg(x, int(p.stage2.jpeg_quality[i])), lr_size, mode)
+        x = resize_to(jpeg(x, int(p.stage2.jpeg_quality[i])), lr_size, mode)
         x = filter2d(x, trim_kernel(p.sinc_kernel[i])) if use_sinc else x
     return quantize_uint8(x)
 
@@ -176,6 +170,10 @@ def apply(hr: torch.Tensor, params: Params, cfg: DegradationConfig) -> torch.Ten
         if not isinstance(params, BicubicParams) or params.batch != b:
             raise ValueError("params do not match a bicubic degradation of this batch")
         return quantize_uint8(imresize(hr, scale=1.0 / s, round_uint8=cfg.matlab_uint8))
+    if isinstance(cfg, MildConfig):
+        if not isinstance(params, MildParams):
+            raise ValueError("params do not match a mild degradation of this batch")
+        return quantize_uint8(apply_mild(hr, params, cfg))
     if not isinstance(params, RealisticParams) or params.batch != b:
         raise ValueError("params do not match a realistic degradation of this batch")
     lr_size = (h // s, w // s)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from gensr.degrade import BicubicConfig, RealisticConfig
+from gensr.degrade import BicubicConfig, MildConfig, RealisticConfig
 from gensr.train.config_check import check_config
 from gensr.train.strict import ConfigError, convert, parse_override, set_dotted, to_plain, to_yaml
 
@@ -76,9 +76,10 @@ class DataConfig:
 class DegradationSection:
     """How LR inputs are made from HR crops; only the section named by ``kind`` is used."""
 
-    kind: Literal["bicubic", "realistic"] = "bicubic"
+    kind: Literal["bicubic", "mild", "realistic"] = "bicubic"
     bicubic: BicubicConfig = field(default_factory=BicubicConfig)
     realistic: RealisticConfig = field(default_factory=RealisticConfig)
+    mild: MildConfig = field(default_factory=MildConfig)
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,7 @@ def from_dict(data: Any) -> TrainConfig:
     if isinstance(data, dict) and isinstance(data.get("degradation", {}), dict):
         scale = data.get("scale", TrainConfig.scale)
         deg = dict(data.get("degradation") or {})
-        for kind in ("bicubic", "realistic"):
+        for kind in ("bicubic", "mild", "realistic"):
             if deg.get(kind) is None or isinstance(deg.get(kind), dict):
                 deg[kind] = {"scale": scale, **(deg.get(kind) or {})}
         data = {**data, "degradation": deg}

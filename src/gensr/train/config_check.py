@@ -27,7 +27,7 @@ def check_config(cfg: TrainConfig) -> None:
 
     if cfg.scale < 1:
         raise ConfigError(f"scale: must be >= 1, got {cfg.scale}")
-    for kind in ("bicubic", "realistic"):
+    for kind in ("bicubic", "mild", "realistic"):
         if getattr(cfg.degradation, kind).scale != cfg.scale:
             raise ConfigError(f"degradation.{kind}.scale: must equal scale ({cfg.scale})")
     if cfg.model.arch:

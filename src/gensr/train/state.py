@@ -122,7 +122,7 @@ def start_run(
         raise ConfigError(f"data.batch: {cfg.data.batch} is not divisible by the {env.world} processes")
     torch.manual_seed(cfg.train.seed)
     cfg, nets = build_networks(cfg, device, load_weights=not resume)
-    deg = cfg.degradation.bicubic if cfg.degradation.kind == "bicubic" else cfg.degradation.realistic
+    deg = getattr(cfg.degradation, cfg.degradation.kind)
     teacher = None
     if cfg.distill.teacher:
         try:
