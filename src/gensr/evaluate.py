@@ -10,7 +10,12 @@ For every HR image (8-bit RGB):
    ``bilinear`` / ``nearest`` / ``lanczos`` (Pillow), or a gensr model (tiled on ``device``);
 4. SR and HR are rounded to 8-bit levels; PSNR and SSIM on the BT.601 Y channel with ``crop``
    pixels (default ``scale``) removed from each border; LPIPS v0.1 (AlexNet) on the whole RGB image;
-   ``seconds`` is the wall time of step 3 alone.
+   ``seconds`` is the wall time of step 3 alone;
+5. the artefact measures of :mod:`gensr.artefacts` (:func:`artefact_scores`): ``periodic``, the power
+   ratio of the strongest period-``scale`` frequency of the output to its neighbourhood (a grid left by
+   the upsampling layer); ``grey_spread``, the channel spread the output adds to a grey photo (NaN for
+   colour photos); ``tint``, the shift of the output's channel means from the HR's (NaN for grey photos).
+   Means over images skip NaN.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from gensr.artefacts import grey_spread, is_grey, periodic_ratio, tint
 from gensr.base.tensors import quantize_uint8
 from gensr.degrade import DegradationConfig, MildConfig, RealisticConfig, degrade
 from gensr.degrade.resize import imresize
@@ -43,16 +49,19 @@ __all__ = [
     "mod_crop",
     "make_lr",
     "score",
+    "artefact_scores",
     "evaluate",
     "comparison_grid",
 ]
 
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos")
 DEGRADATIONS: dict[str, Callable[..., DegradationConfig]] = {"mild": MildConfig, "realistic": RealisticConfig}
-"""The random degradations of evaluation (besides ``bicubic``), by name: each makes a config from ``scale``."""
+"""The random degradations of evaluation (besides ``bicubic``), by name: each makes a config from
+``scale``."""
 TRACKS = ("bicubic", "mild", "realistic")
 """Every kind of input a model is judged on: clean, mild real, heavy real."""
-METRICS = ("psnr_y", "ssim_y", "lpips", "seconds")
+METRICS = ("psnr_y", "ssim_y", "lpips", "seconds", "periodic", "grey_spread", "tint")
+"""Per-image scores; ``grey_spread`` is NaN on colour photos and ``tint`` on grey ones."""
 _PIL_FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
     "nearest": Image.Resampling.NEAREST,
@@ -79,9 +88,9 @@ class EvalResult:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     def mean(self, method: str) -> dict[str, float]:
-        """Mean of each metric over the images scored with ``method`` (NaN if none)."""
+        """Mean of each metric over the images scored with ``method``, NaN skipped (NaN if none)."""
         rows = list(self.scores.get(method, {}).values())
-        return {m: (float(np.mean([r[m] for r in rows])) if rows else math.nan) for m in METRICS}
+        return {m: nan_mean([r.get(m, math.nan) for r in rows]) for m in METRICS}
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready dict: settings, per method the mean and the per-image scores, failures."""
@@ -93,6 +102,12 @@ class EvalResult:
             "methods": {m: {"mean": self.mean(m), "images": imgs} for m, imgs in self.scores.items()},
             "failures": [{"file": f, "reason": r} for f, r in self.failures],
         }
+
+
+def nan_mean(values: Iterable[float]) -> float:
+    """Mean of the finite-or-infinite values, NaN skipped; NaN when nothing is left."""
+    vals = [v for v in values if not math.isnan(v)]
+    return float(np.mean(vals)) if vals else math.nan
 
 
 def _to_pil(x: torch.Tensor) -> Image.Image:
@@ -156,8 +171,9 @@ def mod_crop(hr: torch.Tensor, scale: int) -> torch.Tensor:
 def make_lr(hr: torch.Tensor, scale: int, degradation: str, *, seed: int = 0) -> torch.Tensor:
     """LR of a mod-cropped HR ``(1, 3, H, W)``: ``(1, 3, H/s, W/s)`` on 8-bit levels.
 
-    ``bicubic``: MATLAB ``imresize(uint8(hr), 1/scale)``; ``mild`` / ``realistic``: :func:`gensr.degrade.degrade`
-    with :class:`~gensr.degrade.MildConfig` / Real-ESRGAN's defaults and a generator seeded with ``seed``.
+    ``bicubic``: MATLAB ``imresize(uint8(hr), 1/scale)``; ``mild`` / ``realistic``:
+    :func:`gensr.degrade.degrade` with :class:`~gensr.degrade.MildConfig` / Real-ESRGAN's defaults and a
+    generator seeded with ``seed``.
     """
     if degradation == "bicubic":
         return quantize_uint8(imresize(hr, scale=1.0 / scale, round_uint8=True))
@@ -182,6 +198,22 @@ def score(
         with torch.inference_mode():
             out["lpips"] = float(lpips(sr.to(dev), hr.to(dev))[0])
     return out
+
+
+def artefact_scores(sr: torch.Tensor, hr: torch.Tensor, *, scale: int) -> dict[str, float]:
+    """``periodic`` (at period ``scale``; NaN for ``scale`` 1 or a tiny image), and ``grey_spread`` (grey HR)
+    or ``tint`` (colour HR), of an 8-bit-rounded ``(1, 3, H, W)`` output against its HR."""
+    sr, hr = quantize_uint8(sr.float()), quantize_uint8(hr.float())
+    try:
+        periodic = periodic_ratio(sr, scale) if scale >= 2 else math.nan
+    except ValueError:  # too small for the spectrum: no value rather than a failed image
+        periodic = math.nan
+    grey = is_grey(hr)
+    return {
+        "periodic": periodic,
+        "grey_spread": grey_spread(sr) if grey else math.nan,
+        "tint": math.nan if grey else tint(sr, hr),
+    }
 
 
 def _find_lr(lr_dir: Path, stem: str, scale: int) -> Path | None:
@@ -212,8 +244,8 @@ def evaluate(
         hr_paths: HR image files.
         methods: from :func:`interpolation_method` / :func:`model_method`.
         scale: integer SR factor.
-        degradation: ``bicubic`` or ``realistic`` (ignored with ``lr_dir``).
-        seed: base seed of the realistic degradation (image ``i`` uses ``seed + i``).
+        degradation: ``bicubic``, ``mild`` or ``realistic`` (ignored with ``lr_dir``).
+        seed: base seed of the mild/realistic degradation (image ``i`` uses ``seed + i``).
         lr_dir: folder of given LR images, matched by name (``baby.png``, ``babyx4.png``, ...).
         crop: border pixels cropped for PSNR/SSIM; default ``scale``.
         lpips: an :class:`gensr.metrics.lpips.LPIPS` module, or None to skip LPIPS (reported as NaN).
@@ -258,7 +290,11 @@ def evaluate(
                     raise ValueError(
                         f"method {m.name} returned {tuple(sr.shape)}, expected {tuple(hr.shape)}"
                     )
-                result.scores[m.name][key] = {**score(sr, hr, crop=crop, lpips=lpips), "seconds": seconds}
+                result.scores[m.name][key] = {
+                    **score(sr, hr, crop=crop, lpips=lpips),
+                    "seconds": seconds,
+                    **artefact_scores(sr, hr, scale=scale),
+                }
                 srs.append((m.name, sr))
         except Exception as e:  # one bad image (or one too large for the device) is reported, not fatal
             for m in methods:

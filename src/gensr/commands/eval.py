@@ -11,8 +11,9 @@ from typing import Any
 
 NAME = "eval"
 HELP = (
-    "Evaluate methods on a folder of HR images: LR by MATLAB bicubic (or realistic) degradation, "
-    "PSNR-Y / SSIM-Y (border crop = scale) and LPIPS-alex, per method."
+    "Evaluate methods on a folder of HR images: LR by MATLAB bicubic (or mild, or realistic) degradation, "
+    "PSNR-Y / SSIM-Y (border crop = scale), LPIPS-alex, the periodic-artefact ratio and colour shifts, "
+    "per method."
 )
 EXAMPLE = (
     "Examples:\n"
@@ -20,7 +21,10 @@ EXAMPLE = (
     "  gensr eval --data photos/ --scale 4 --model bicubic --model lanczos --save-images cmp/ --verbose\n"
     "  gensr eval --data Set5/HR --lr-dir Set5/LR_bicubic/X4 --scale 4 --model bicubic\n"
     "Methods: bicubic (MATLAB imresize), bilinear, nearest, lanczos (Pillow), or a gensr model name/file;\n"
-    "bicubic is always included. Without --model: bicubic and the built-in default model."
+    "bicubic is always included. Without --model: bicubic and the built-in default model.\n"
+    "periodic: power of the output's strongest period-<scale> frequency over its neighbourhood (a grid\n"
+    "left by the upsampling layer: bicubic ~2-20, a visible grid hundreds); grey-Δ: mean channel spread\n"
+    "(8-bit levels) of the output on grey photos; tint: mean shift of the channel means on colour photos."
 )
 
 
@@ -69,11 +73,16 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _table(rows: list[tuple[str, dict[str, float]]], first: str = "method") -> str:
-    head = f"{first:<24} {'PSNR-Y':>8} {'SSIM-Y':>8} {'LPIPS':>8} {'seconds':>9}"
+    head = (
+        f"{first:<24} {'PSNR-Y':>8} {'SSIM-Y':>8} {'LPIPS':>8} {'seconds':>9} {'periodic':>9} "
+        f"{'grey-Δ':>7} {'tint':>6}"
+    )
     lines = [head, "-" * len(head)]
     for name, s in rows:
+        per, grey, tint = (s.get(k, math.nan) for k in ("periodic", "grey_spread", "tint"))
         lines.append(
-            f"{name[:24]:<24} {s['psnr_y']:>8.2f} {s['ssim_y']:>8.4f} {s['lpips']:>8.4f} {s['seconds']:>9.3f}"
+            f"{name[:24]:<24} {s['psnr_y']:>8.2f} {s['ssim_y']:>8.4f} {s['lpips']:>8.4f} "
+            f"{s['seconds']:>9.3f} {per:>9.1f} {grey:>7.2f} {tint:>6.2f}"
         )
     return "\n".join(lines)
 
