@@ -87,7 +87,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"stopped at iteration {result.iteration}; checkpoint {result.checkpoint}", file=sys.stderr)  # noqa: T201
         print(f"continue with: gensr train --resume {run_dir}", file=sys.stderr)  # noqa: T201
         return 130
-    summary = ", ".join(f"{k.removeprefix('val/')} {v:.4g}" for k, v in result.metrics.items())
+    from gensr.train.validate import TRACK_LABELS
+
+    per_track = tuple(f"val/{label}_" for label in TRACK_LABELS.values())  # the means are shown, not these
+    summary = ", ".join(
+        f"{k.removeprefix('val/')} {v:.4g}" for k, v in result.metrics.items() if not k.startswith(per_track)
+    )
     print(f"done: {result.iteration} iterations in {run_dir}" + (f"; {summary}" if summary else ""))  # noqa: T201
     print(f"next: gensr release {run_dir} -o model.safetensors", file=sys.stderr)  # noqa: T201
     return 0

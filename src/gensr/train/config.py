@@ -195,7 +195,11 @@ class ValConfig:
     save_images: int = 2
     """Write ``bicubic | sr | hr`` strips of this many images to ``RUN_DIR/samples``."""
     seed: int = 1234
-    """Seed of the (fixed) degradation of validation images."""
+    """Seed of the (fixed) degradation of validation images (image ``i``: ``seed + i``)."""
+    tracks: tuple[str, ...] = ()
+    """Kinds of input each image is validated on, from ``bicubic``, ``mild``, ``realistic`` (made as
+    ``gensr eval --degradation`` makes them; metrics per track and their mean); empty = the run's own
+    degradation, as before."""
 
 
 @dataclass(frozen=True)

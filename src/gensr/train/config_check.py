@@ -60,11 +60,19 @@ def check_config(cfg: TrainConfig) -> None:
         ("val.every", cfg.val.every),
         ("optim.warmup_iters", cfg.optim.warmup_iters),
         ("val.crop", cfg.val.crop),
+        ("val.images", cfg.val.images),
     ):
         if v < 0:
             raise ConfigError(f"{key}: must be >= 0, got {v}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay: must be in [0, 1), got {t.ema_decay}")
+    from gensr.evaluate import TRACKS
+
+    for track in cfg.val.tracks:
+        if track not in TRACKS:
+            raise ConfigError(f"val.tracks: unknown track {track!r}; choose from {', '.join(TRACKS)}")
+    if len(set(cfg.val.tracks)) != len(cfg.val.tracks):
+        raise ConfigError(f"val.tracks: listed twice in {list(cfg.val.tracks)}")
     if cfg.val.crop % cfg.scale:
         raise ConfigError(f"val.crop: must be a multiple of scale ({cfg.scale}), got {cfg.val.crop}")
     for key, ms in (

@@ -121,7 +121,13 @@ def build_val_set(
 
         lpips = LPIPS("alex").to(device)
     val = load_val_set(
-        files, scale=cfg.scale, crop=cfg.val.crop, degradation=deg, seed=cfg.val.seed, lpips=lpips
+        files,
+        scale=cfg.scale,
+        crop=cfg.val.crop,
+        degradation=deg,
+        seed=cfg.val.seed,
+        lpips=lpips,
+        tracks=cfg.val.tracks,
     )
     return val, lpips
 
