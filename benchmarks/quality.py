@@ -57,7 +57,7 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)  # noqa: T201
 
 
-def gather_methods(extra: list[Path]) -> tuple[list[qd.Method], list[str], list[str]]:
+def gather_methods(extra: list[Path], peer_precision: str) -> tuple[list[qd.Method], list[str], list[str]]:
     """Interpolations, built-ins, ``extra`` model files, peers: ``(methods, candidate names, notes)``."""
     from gensr.evaluate import interpolation_method
     from gensr.models import BUILTIN_MODELS, WEIGHTS_DIR, read_model_info
@@ -80,7 +80,7 @@ def gather_methods(extra: list[Path]) -> tuple[list[qd.Method], list[str], list[
             continue
         if read_model_info(path).scale != SCALE:
             continue  # gensr-x2 and other scales: not on this x4 benchmark
-        methods.append(qd.model(name, path, kind))
+        methods.append(qd.model(name, path, kind, peer_precision if kind == "peer" else "fp32"))
         if kind != "peer":
             candidates.append(name)
     return methods, candidates, notes
@@ -99,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write every number (and the default choice) as JSON")
     p.add_argument("--model", type=Path, action="append", default=[], help="also evaluate this model file")
     p.add_argument("--tracks", nargs="+", default=None, help="subset of the tracks (default: all three)")
+    p.add_argument(
+        "--peer-precision", choices=("fp32", "bf16"), default="fp32",
+        help="precision of the RRDB peers (bf16: several times faster on CPUs with native bf16; noted)",
+    )  # fmt: skip
     args = p.parse_args(argv)
 
     from gensr.evaluate import TRACKS
@@ -116,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     info = common.machine_info()
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
-    methods, candidates, notes = gather_methods(args.model)
+    methods, candidates, notes = gather_methods(args.model, args.peer_precision)
+    if args.peer_precision != "fp32":
+        notes.append(
+            f"the peers ran in {args.peer_precision} (autocast; ~45 dB PSNR from their fp32 output) to fit "
+            "the run into a loaded machine; gensr's models in fp32."
+        )
     from gensr.metrics.lpips import LPIPS
 
     lpips = LPIPS("alex").eval()

@@ -120,16 +120,23 @@ class Method:
     path: Path | None
     kind: str
     digest: str = ""
-    """SHA-256 of the model file: part of the SR cache key."""
+    """SHA-256 of the model file (and of the precision, if not fp32): part of the SR cache key."""
+    precision: str = "fp32"
 
 
-def model(name: str, path: Path, kind: str) -> Method:
-    """A gensr model file run untiled on the CPU in fp32 (:func:`gensr.evaluate.model_method`)."""
-    from gensr.evaluate import model_method
+def model(name: str, path: Path, kind: str, precision: str = "fp32") -> Method:
+    """A gensr model file run untiled on the CPU (:class:`gensr.infer.Upscaler`), fp32 or bf16."""
+    from gensr.infer import Upscaler
+    from gensr.models import load_model
 
-    m = model_method(str(path), 4, device=torch.device("cpu"))
+    net, info = load_model(path)
+    if info.scale != 4:
+        raise ValueError(f"{path}: a x{info.scale} model, the benchmark is x4")
+    up = Upscaler(net, scale=4, device=torch.device("cpu"), precision=precision, tile=0)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return Method(name, m.upscale, path, kind, digest)
+    if precision != "fp32":
+        digest = hashlib.sha256(f"{digest}:{precision}".encode()).hexdigest()  # its own cache entries
+    return Method(name, up.upscale_tensor, path, kind, digest, precision)
 
 
 class SRCache:
