@@ -147,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             choice = choose_default(results, candidates)
             results["default_choice"] = choice.to_json()
+            missed = choice.verdicts[choice.default].missed
+            _say(
+                f"issue 17's rule chooses {choice.default}"
+                + (f" (misses {', '.join(missed)})" if missed else "")
+            )
         except ValueError as e:
             notes.append(f"the default rule could not be applied: {e}")
     body = qt.section(results, methods, photos, info, args.threads, minutes, notes, choice, cache.hits)

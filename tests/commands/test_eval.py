@@ -195,3 +195,46 @@ def test_realistic_degradation_is_seeded(photos: Path, tmp_path: Path) -> None:
         runs[tag] = {k: v["psnr_y"] for k, v in res["methods"]["bicubic"]["images"].items()}
     assert runs["a"] == runs["b"]
     assert runs["a"] != runs["c"]
+
+
+def test_mild_track_and_artefact_measures(tmp_path: Path) -> None:
+    from gensr.archs import build_generator
+    from gensr.models import save_model
+
+    torch.manual_seed(0)  # an untrained pixel-shuffle network: every sub-pixel has its own random filter
+    grid_model = tmp_path / "untrained-x4.safetensors"
+    save_model(grid_model, build_generator("compact", {"num_feat": 8, "num_conv": 2, "scale": 4}))
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    Image.fromarray(np.ascontiguousarray(data.coffee()[100:228, 200:328])).save(folder / "coffee.png")
+    Image.fromarray(np.ascontiguousarray(data.camera()[40:168, 150:278])).save(folder / "camera.png")  # grey
+    runs = {}
+    for tag, deg in (("clean", "bicubic"), ("mild", "mild"), ("mild2", "mild"), ("heavy", "realistic")):
+        out = tmp_path / f"{tag}.json"
+        argv = [
+            "eval",
+            "--data",
+            str(folder),
+            "--scale",
+            "4",
+            "--model",
+            "bicubic",
+            "--model",
+            str(grid_model),
+        ]
+        assert main([*argv, "--no-lpips", "--degradation", deg, "--seed", "3", "--json", str(out)]) == 0
+        runs[tag] = json.loads(out.read_text())
+    assert runs["mild"]["degradation"] == "mild"
+    psnr = {t: r["methods"]["bicubic"]["images"]["coffee.png"]["psnr_y"] for t, r in runs.items()}
+    assert psnr["mild"] == psnr["mild2"]  # seeded
+    assert psnr["clean"] > psnr["mild"] > psnr["heavy"]  # mild sits between the clean and the heavy track
+
+    clean = runs["clean"]["methods"]
+    bic, grid = clean["bicubic"]["images"], clean["untrained-x4"]["images"]
+    assert bic["camera.png"]["grey_spread"] == 0.0 and bic["camera.png"]["tint"] is None  # stays grey
+    assert bic["coffee.png"]["grey_spread"] is None and bic["coffee.png"]["tint"] < 1.0
+    assert clean["bicubic"]["mean"]["grey_spread"] == 0.0  # the mean skips the colour photo's null
+    for name in ("coffee.png", "camera.png"):
+        assert bic[name]["periodic"] < 30
+        assert grid[name]["periodic"] > 20 * bic[name]["periodic"]
+        assert grid[name]["grey_spread" if name == "camera.png" else "tint"] > 1.0  # and off-colour
