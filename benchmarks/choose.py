@@ -1,4 +1,4 @@
-"""Issue 17's rule for the default model, applied to the JSON of ``benchmarks/quality.py``.
+"""The rule for the default model, applied to the JSON of ``benchmarks/quality.py``.
 
 A candidate becomes the default only if it
 
@@ -117,7 +117,7 @@ def mean_ranks(results: dict[str, Any], names: list[str]) -> dict[str, float]:
 
 
 def choose_default(results: dict[str, Any], candidates: list[str]) -> Choice:
-    """Apply issue 17's rule (module docstring) to ``candidates`` (method names in ``results``).
+    """Apply the rule (module docstring) to ``candidates`` (method names in ``results``).
 
     Raises:
         ValueError: no candidates, or a track lacks a number the rule needs (bicubic, animevideov3,

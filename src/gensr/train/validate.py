@@ -2,7 +2,7 @@
 
 The scores are :func:`gensr.evaluate.score`'s (8-bit rounding, PSNR/SSIM on the BT.601 Y channel
 with ``scale`` pixels cropped, LPIPS-alex on RGB), so they are the numbers ``gensr eval`` reports,
-plus ``periodic`` (:func:`gensr.artefacts.periodic_ratio`: a grid at the upsampling period shows here
+plus ``periodic`` (:func:`gensr.metrics.artefacts.periodic_ratio`: a grid at the upsampling period shows here
 first). LR images are made once, per track:
 
 - without ``val.tracks`` (old configs): one track, the run's own degradation -- the protocol's MATLAB
@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from gensr.archs import arch_name, build_generator
-from gensr.artefacts import periodic_ratio
 from gensr.degrade import BicubicConfig, DegradationConfig, degrade
 from gensr.evaluate import TRACKS, comparison_grid, interpolation_method, make_lr, mod_crop, score
 from gensr.imageio import read_rgb8
 from gensr.infer import Upscaler
+from gensr.metrics.artefacts import periodic_ratio
 
 __all__ = ["RUN_TRACK", "TRACK_LABELS", "ValSet", "load_val_set", "validate"]
 

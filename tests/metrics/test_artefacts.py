@@ -6,9 +6,9 @@ import pytest
 import torch
 from skimage import data
 
-from gensr.artefacts import grey_spread, is_grey, periodic_peaks, periodic_ratio, tint
+from gensr.base.tensors import quantize_uint8
 from gensr.degrade.resize import imresize
-from gensr.metrics import quantize_uint8
+from gensr.metrics.artefacts import grey_spread, is_grey, periodic_peaks, periodic_ratio, tint
 
 
 def _photo(arr: object) -> torch.Tensor:

@@ -23,7 +23,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from gensr.metrics import rgb_to_y
+from gensr.metrics.fidelity import rgb_to_y
 
 __all__ = ["periodic_peaks", "periodic_ratio", "grey_spread", "is_grey", "tint"]
 
