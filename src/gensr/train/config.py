@@ -230,6 +230,16 @@ class DistillConfig:
     margin: int = 32
     """HR pixels of context cached around each ``data.patch`` crop and then cut off: the teacher's
     output near a crop's border has seen less of the picture (a multiple of ``scale``)."""
+    mix: dict[str, float] = field(default_factory=dict)
+    """Learnable targets (:mod:`gensr.train.distill_pairs`): the share of cached crops of each input
+    kind (``bicubic``, ``mild``, ``realistic``); the teacher sees the student's own LR. Needs ``cache``
+    and ``privileged: false``; ``{}`` = one degradation (``degradation.kind``) as before."""
+    teachers: dict[str, str] = field(default_factory=dict)
+    """The teacher of each kind in ``mix`` (e.g. RealSR DF2K for clean inputs, Real-ESRGAN x4plus for
+    degraded ones); kinds not named here use ``teacher``."""
+    input_chroma: tuple[str, ...] = ()
+    """Kinds in ``mix`` whose targets keep the teacher's luma but take their colour from the bicubic
+    upscale of the input (for a teacher that adds colour)."""
 
 
 @dataclass(frozen=True)

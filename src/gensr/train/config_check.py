@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from gensr.train.strict import ConfigError, convert
 
 if TYPE_CHECKING:
-    from gensr.train.config import TrainConfig
+    from gensr.train.config import DistillConfig, TrainConfig
 
 
 _LAYER = re.compile(r"^(conv|relu)[1-5]_[1-4]$|^pool[1-5]$")
@@ -106,7 +106,9 @@ def _check_distill(cfg: TrainConfig) -> None:
         raise ConfigError(f"distill.margin: must be a multiple of scale ({cfg.scale}), >= 0, got {dc.margin}")
     if dc.perceptual_weight > 0 and not cfg.perceptual.layers:
         raise ConfigError("perceptual.layers: empty while distill.perceptual_weight > 0")
-    if dc.cache and not dc.privileged and cfg.degradation.kind != "bicubic":
+    if dc.mix:
+        _check_mix(dc)
+    elif dc.cache and not dc.privileged and cfg.degradation.kind != "bicubic":
         raise ConfigError(
             "distill.cache: cached targets need distill.privileged (the teacher's input must not depend on "
             "the random degradation); use distill.cache='' (on the fly) instead"
@@ -135,3 +137,14 @@ def _check_hparams(
             raise ConfigError(f"{key}: not a hyperparameter of {arch}{hint}")
         if k in hints:
             convert(hints[k], v, key)
+
+
+def _check_mix(dc: DistillConfig) -> None:
+    for key, names in (("mix", dc.mix), ("teachers", dc.teachers), ("input_chroma", dc.input_chroma)):
+        bad = sorted(set(names) - set(TRACKS))
+        if bad:
+            raise ConfigError(f"distill.{key}: unknown input kind {bad[0]!r}; choose from {', '.join(TRACKS)}")
+    if any(w < 0 for w in dc.mix.values()) or sum(dc.mix.values()) <= 0:
+        raise ConfigError(f"distill.mix: shares must be >= 0 with a positive sum, got {dict(dc.mix)}")
+    if not dc.cache or dc.privileged:
+        raise ConfigError("distill.mix: needs distill.cache (a folder) and distill.privileged: false")

@@ -132,8 +132,9 @@ def _run(s: TrainState, stack: ExitStack, callback: Callable[[int], None] | None
     stop = stack.enter_context(StopFlag().installed())  # SIGINT/SIGTERM: finish the iteration, checkpoint
     start, last_ckpt, interrupted = s.iteration, None, False
     for item in _loader(s):
-        hr, t_sr = item if isinstance(item, list | tuple) else (item, None)  # cached: (hr, teacher output)
-        stage, stats, rates = train_iteration(s, g_run, d_run, hr.to(s.device, non_blocking=True), t_sr)
+        # HR crops; cached (hr, teacher output); or cached pairs (hr, teacher output, the LR it came from)
+        hr, t_sr, lr = (*item, None)[:3] if isinstance(item, list | tuple) else (item, None, None)
+        stage, stats, rates = train_iteration(s, g_run, d_run, hr.to(s.device, non_blocking=True), t_sr, lr)
         s.iteration += 1
         it = s.iteration
         bar.update(1)
@@ -167,17 +168,22 @@ def train_iteration(
     d_run: nn.Module | None,
     hr: torch.Tensor,
     t_sr: torch.Tensor | None = None,
+    lr: torch.Tensor | None = None,
 ) -> tuple[int, dict[str, float], dict[str, float]]:
     """One global batch: degrade ``hr`` (b, 3, P, P), update G (and D in stage 2), then the EMA.
 
     ``g_run``/``d_run`` are G and D, or their DistributedDataParallel wrappers. When distilling,
-    ``t_sr`` (b, 3, P, P) is the teacher's output for these crops (cached), or None to compute it here.
-    Returns ``(stage, losses, learning rates)``; the losses are this process's.
+    ``t_sr`` (b, 3, P, P) is the teacher's output for these crops (cached), or None to compute it here;
+    ``lr`` (b, 3, P/s, P/s) is the input those targets were made from (cached pairs), or None to degrade
+    ``hr`` here. Returns ``(stage, losses, learning rates)``; the losses are this process's.
     """
     cfg, it = s.cfg, s.iteration
     params = shard_params(degrade.sample_params(s.degradation, cfg.data.batch, s.deg_gen), *s.rows)
     target = degrade.usm_sharp(hr) if cfg.loss.sharpen_target else hr
-    lr = degrade.apply(target, params, s.degradation)  # (b, 3, P/s, P/s)
+    if lr is None:
+        lr = degrade.apply(target, params, s.degradation)  # (b, 3, P/s, P/s)
+    else:  # the generator still draws the parameters: the same random stream with or without pairs
+        lr = lr.to(s.device, non_blocking=True)
     if s.teacher is not None and t_sr is None:  # the teacher sees the clean LR of the crop, or the student's
         t_sr = teacher_targets(s.teacher, clean_lr(hr, cfg.scale) if cfg.distill.privileged else lr)
     if t_sr is not None:

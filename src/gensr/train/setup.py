@@ -28,6 +28,7 @@ from gensr.degrade import DegradationConfig
 from gensr.imageio import list_images
 from gensr.train.config import ConfigError, ModelConfig, TrainConfig
 from gensr.train.distill import CachedCrops, Teacher, build_cache, cache_key
+from gensr.train.distill_pairs import CachedPairs, build_pair_cache, pair_cache_key
 from gensr.train.distributed import DistEnv, barrier
 from gensr.train.losses import PerceptualLoss
 from gensr.train.validate import ValSet, load_val_set
@@ -98,6 +99,24 @@ def distill_dataset(cfg: TrainConfig, teacher: Teacher, env: DistEnv) -> CachedC
         build_cache(teacher, crops, root, cfg.distill, key)
     barrier()
     return CachedCrops(root / key, patch=cfg.data.patch, seed=cfg.train.seed)
+
+
+def pair_dataset(cfg: TrainConfig, teachers: dict[str, Teacher], env: DistEnv) -> CachedPairs:
+    """The cached ``(hr, t_sr, lr)`` pairs of ``distill.mix``: one cache per ``data.train`` entry (adding a
+    folder adds its pairs and keeps the others'), each built first when missing (by rank 0)."""
+    size = cfg.data.patch + 2 * cfg.distill.margin
+    root = Path(cfg.distill.cache).expanduser()
+    folders = []
+    for entry in cfg.data.train:
+        one = replace(cfg, data=replace(cfg.data, train=(entry,), patch=size), train=replace(cfg.train, seed=cfg.distill.seed))
+        crops = train_dataset(one)
+        crops.augment = False  # upright; CachedPairs flips and rotates per epoch
+        key = pair_cache_key(cfg, teachers, crops.files, size)
+        if env.main:
+            build_pair_cache(cfg, teachers, crops, root, key)
+        folders.append(root / key)
+    barrier()
+    return CachedPairs(folders, scale=cfg.scale, patch=cfg.data.patch, seed=cfg.train.seed)
 
 
 def build_val_set(

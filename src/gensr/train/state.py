@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from gensr.imageio import atomic_write
 from gensr.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, set_rng_state
 from gensr.train.config import ConfigError, TrainConfig, dump_config
 from gensr.train.distill import CachedCrops, Teacher, load_teacher
+from gensr.train.distill_pairs import CachedPairs
 from gensr.train.distributed import DistEnv
 from gensr.train.losses import PerceptualLoss
 from gensr.train.runlog import RunLog, truncate_log
@@ -32,6 +33,7 @@ from gensr.train.setup import (
     build_perceptual,
     build_val_set,
     distill_dataset,
+    pair_dataset,
     train_dataset,
 )
 from gensr.train.strict import to_plain
@@ -72,7 +74,7 @@ class TrainState:
     degradation: DegradationConfig
     deg_gen: torch.Generator
     """CPU generator of every random degradation choice (of the global batch)."""
-    dataset: HRCropDataset | CachedCrops
+    dataset: HRCropDataset | CachedCrops | CachedPairs
     """HR crops, or cached ``(hr, teacher output)`` pairs when distilling with a cache."""
     teacher: Teacher | None = None
     """The distillation teacher (``distill.teacher``), or None."""
@@ -123,13 +125,16 @@ def start_run(
     torch.manual_seed(cfg.train.seed)
     cfg, nets = build_networks(cfg, device, load_weights=not resume)
     deg = getattr(cfg.degradation, cfg.degradation.kind)
-    teacher = None
-    if cfg.distill.teacher:
-        try:
+    teacher, dataset = None, None
+    try:
+        if cfg.distill.teacher and cfg.distill.mix:  # every target cached: the teachers only build the cache
+            dataset = pair_dataset(cfg, _mix_teachers(cfg, device), env)
+        elif cfg.distill.teacher:
             teacher = load_teacher(cfg.distill, cfg.scale, device)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-    cached = teacher is not None and cfg.distill.cache
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if dataset is None:
+        dataset = distill_dataset(cfg, teacher, env) if teacher is not None and cfg.distill.cache else train_dataset(cfg)
     state = TrainState(
         cfg=cfg,
         run_dir=run_dir,
@@ -139,7 +144,7 @@ def start_run(
         perceptual=build_perceptual(cfg, device),
         degradation=deg,
         deg_gen=torch.Generator().manual_seed(cfg.train.seed),
-        dataset=distill_dataset(cfg, teacher, env) if cached else train_dataset(cfg),  # type: ignore[arg-type]
+        dataset=dataset,  # type: ignore[arg-type]
         teacher=teacher,
     )
     if cfg.train.precision == "bf16":  # oneDNN's bf16 convolutions (AMX, AVX-512) are fast in NHWC only
@@ -190,3 +195,15 @@ def _open_run_dir(state: TrainState, resume: bool, stack: ExitStack) -> None:
         }
     )
     state.val, state.lpips = build_val_set(state.cfg, state.degradation, state.device)
+
+
+def _mix_teachers(cfg: TrainConfig, device: torch.device) -> dict[str, Teacher]:
+    """The teacher of each kind in ``distill.mix`` (each file loaded once)."""
+    dc, loaded = cfg.distill, {}
+    out = {}
+    for track in dc.mix:
+        name = dc.teachers.get(track, dc.teacher)
+        if name not in loaded:
+            loaded[name] = load_teacher(replace(dc, teacher=name), cfg.scale, device)
+        out[track] = loaded[name]
+    return out
