@@ -14,6 +14,7 @@ TINY: dict[str, dict[str, Any]] = {
     "srresnet": {"num_feat": 8, "num_block": 1},
     "rrdbnet": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4},
     "compact": {"num_feat": 8, "num_conv": 2},
+    "span": {"num_feat": 8, "num_block": 1},
 }
 
 CASES = [
@@ -170,3 +171,22 @@ def test_declared_geometry_bounds_the_receptive_field(arch: str, upsampler: str,
     ys, xs = torch.nonzero(x.grad[0].abs().sum(0)).unbind(1)
     reach = max(int((ys - cy).abs().max()), int((xs - cy).abs().max()))
     assert reach <= radius
+
+
+def test_deepen_keeps_the_function_of_a_compact_network() -> None:
+    from gensr.archs.compact import SRVGGNetCompact, deepen
+
+    torch.manual_seed(0)
+    net = SRVGGNetCompact(num_feat=8, num_conv=3)
+    for m in net.body:  # trained-looking PReLU slopes, so an identity slope would show
+        if isinstance(m, torch.nn.PReLU):
+            m.weight.data.uniform_(0.0, 0.5)
+    deep = deepen(net, 7)
+    x = torch.rand(2, 3, 10, 12)
+    with torch.no_grad():
+        assert torch.allclose(deep(x), net(x), atol=1e-6)
+    assert deep.hparams["num_conv"] == 7
+    assert len(deep.body) == len(SRVGGNetCompact(num_feat=8, num_conv=7).body)
+    assert deep.receptive_radius > net.receptive_radius
+    with pytest.raises(ValueError, match="num_conv"):
+        deepen(net, 2)

@@ -15,12 +15,14 @@ from gensr.archs.compact import SRVGGNetCompact
 from gensr.archs.discriminator_unet import UNetDiscriminatorSN
 from gensr.archs.discriminator_vgg import VGGStyleDiscriminator
 from gensr.archs.rrdbnet import RRDBNet
+from gensr.archs.span import SPAN
 from gensr.archs.srresnet import SRResNet
 
 GENERATORS: dict[str, type[nn.Module]] = {
     "srresnet": SRResNet,
     "rrdbnet": RRDBNet,
     "compact": SRVGGNetCompact,
+    "span": SPAN,
 }
 
 DISCRIMINATORS: dict[str, type[nn.Module]] = {

@@ -143,3 +143,37 @@ class SRVGGNetCompact(nn.Module):
                 out, size=(h * self.scale, w * self.scale), mode="bicubic", align_corners=False
             )
         return out  # (B, C_out, H*s, W*s)
+
+
+def deepen(net: SRVGGNetCompact, num_conv: int) -> SRVGGNetCompact:
+    """The same function with ``num_conv`` body convolutions: identity convolutions (a centred unit kernel
+    per channel, zero bias) each followed by a PReLU of slope 1 are spread evenly among the trained ones.
+
+    A wider search for capacity starts from trained weights this way (net2net's "deeper") instead of from
+    scratch. Needs a PReLU, pixel-shuffle network and ``num_conv`` >= the network's own.
+    """
+    hp = dict(net.hparams)  # type: ignore[attr-defined]
+    old = hp["num_conv"]
+    if hp["act_type"] != "prelu" or hp["upsampler"] != "pixelshuffle" or num_conv < old:
+        raise ValueError(f"deepen: needs a PReLU pixel-shuffle network and num_conv >= {old}, got {num_conv}")
+    out = SRVGGNetCompact(**{**hp, "num_conv": num_conv})
+    feat = hp["num_feat"]
+    src = list(net.body)
+    body: list[nn.Module] = src[:2]  # first conv + act
+    # after trained conv k (k = 0..old-1), insert the identity layers that fall there
+    extra = [((k + 1) * (num_conv - old)) // old - (k * (num_conv - old)) // old for k in range(old)] if old else []
+    for k in range(old):
+        body += src[2 + 2 * k : 4 + 2 * k]
+        for _ in range(extra[k]):
+            conv = nn.Conv2d(feat, feat, 3, 1, 1)
+            with torch.no_grad():
+                conv.weight.zero_()
+                conv.weight[range(feat), range(feat), 1, 1] = 1.0
+                conv.bias.zero_()
+            act = nn.PReLU(num_parameters=feat)
+            with torch.no_grad():
+                act.weight.fill_(1.0)
+            body += [conv, act]
+    body += src[2 + 2 * old :]
+    out.body = nn.ModuleList(body)
+    return out
