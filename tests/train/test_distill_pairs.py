@@ -112,6 +112,16 @@ def test_clean_track_lr_is_matlab_bicubic_and_degraded_tracks_differ(photos, tea
     assert seen == set(TRACK_IDS.values())
 
 
+def test_train_on_keeps_the_pairs_of_those_kinds(photos, teachers, tmp_path) -> None:
+    cfg = _cfg(photos, teachers, crops=20)
+    folder, _ = _build(cfg, tmp_path)
+    every = CachedPairs([folder], scale=4, patch=16, augment=False)
+    clean = CachedPairs([folder], scale=4, patch=16, augment=False, tracks=["bicubic"])
+    assert 0 < len(clean) < len(every)
+    assert (clean.track == TRACK_IDS["bicubic"]).all()
+    assert int((every.track == TRACK_IDS["bicubic"]).sum()) == len(clean)
+
+
 def test_input_chroma_keeps_luma_and_takes_colour_from_the_input() -> None:
     g = torch.Generator().manual_seed(0)
     lr = torch.rand(1, 1, 8, 8, generator=g).expand(1, 3, 8, 8)  # a grey input
@@ -160,6 +170,7 @@ def test_a_run_trains_on_the_pairs(photos, teachers, tmp_path) -> None:
         ({"privileged": True}, "privileged: false"),
         ({"cache": ""}, "needs distill.cache"),
         ({"input_chroma": ["sepia"]}, "unknown input kind"),
+        ({"train_on": ["clean"]}, "unknown input kind"),
     ],
 )
 def test_bad_mixes_are_refused(distill: dict, message: str) -> None:

@@ -240,6 +240,9 @@ class DistillConfig:
     input_chroma: tuple[str, ...] = ()
     """Kinds in ``mix`` whose targets keep the teacher's luma but take their colour from the bicubic
     upscale of the input (for a teacher that adds colour)."""
+    train_on: tuple[str, ...] = ()
+    """Train on the cached pairs of these kinds only (e.g. ``[bicubic]`` for a model of clean inputs from
+    the same cache); ``()`` = all of ``mix``."""
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,9 @@ def _check_hparams(
 
 
 def _check_mix(dc: DistillConfig) -> None:
-    for key, names in (("mix", dc.mix), ("teachers", dc.teachers), ("input_chroma", dc.input_chroma)):
+    for key, names in (
+        ("mix", dc.mix), ("teachers", dc.teachers), ("input_chroma", dc.input_chroma), ("train_on", dc.train_on)
+    ):
         bad = sorted(set(names) - set(TRACKS))
         if bad:
             raise ConfigError(f"distill.{key}: unknown input kind {bad[0]!r}; choose from {', '.join(TRACKS)}")

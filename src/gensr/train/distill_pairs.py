@@ -138,10 +138,18 @@ def build_pair_cache(
 class CachedPairs(Dataset[tuple[Tensor, Tensor, Tensor]]):
     """The cached ``(hr, t_sr, lr)`` of one or more folders: the centre ``patch`` of hr and t_sr
     ((3, P, P) float32) and the matching centre of lr ((3, P/s, P/s)), with one random flip/rotation
-    applied to all three (a function of ``(seed, epoch, index)``)."""
+    applied to all three (a function of ``(seed, epoch, index)``); ``tracks`` keeps the pairs of those
+    kinds only."""
 
     def __init__(
-        self, folders: Sequence[str | os.PathLike[str]], *, scale: int, patch: int, seed: int = 0, augment: bool = True
+        self,
+        folders: Sequence[str | os.PathLike[str]],
+        *,
+        scale: int,
+        patch: int,
+        seed: int = 0,
+        augment: bool = True,
+        tracks: Sequence[str] = (),
     ) -> None:
         hr, lr, t_sr, track = [], [], [], []
         for folder in folders:
@@ -158,6 +166,11 @@ class CachedPairs(Dataset[tuple[Tensor, Tensor, Tensor]]):
         self.lr = torch.from_numpy(np.concatenate(lr))  # (N, 3, S/s, S/s) uint8
         self.t_sr = torch.from_numpy(np.concatenate(t_sr))  # (N, 3, S, S) float16
         self.track = torch.from_numpy(np.concatenate(track))  # (N,) uint8, TRACK_IDS
+        if tracks:  # keep the pairs of these kinds only
+            keep = torch.isin(self.track, torch.tensor([TRACK_IDS[t] for t in tracks], dtype=torch.uint8))
+            if not keep.any():
+                raise ValueError(f"no cached pairs of kind {', '.join(tracks)} in {', '.join(map(str, folders))}")
+            self.hr, self.lr, self.t_sr, self.track = self.hr[keep], self.lr[keep], self.t_sr[keep], self.track[keep]
         size, self.scale = self.hr.shape[-1], scale
         self.patch = patch or size
         if self.patch > size or self.patch % scale or (size - self.patch) % (2 * scale):

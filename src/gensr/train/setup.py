@@ -116,7 +116,9 @@ def pair_dataset(cfg: TrainConfig, teachers: dict[str, Teacher], env: DistEnv) -
             build_pair_cache(cfg, teachers, crops, root, key)
         folders.append(root / key)
     barrier()
-    return CachedPairs(folders, scale=cfg.scale, patch=cfg.data.patch, seed=cfg.train.seed)
+    return CachedPairs(
+        folders, scale=cfg.scale, patch=cfg.data.patch, seed=cfg.train.seed, tracks=cfg.distill.train_on
+    )
 
 
 def build_val_set(
