@@ -6,7 +6,7 @@ Runs the real command (`gensr upscale --sample`, the built-in default unless ``-
 same 256x256 sample photo x4 with Pillow's bicubic filter (what an image viewer does), and writes two
 256x256 windows of the 1024x1024 results side by side, unscaled: the face (skin, eyes, hair) and a flat,
 dark area (where a periodic grid would show). Each strip is labelled and reports the periodic-artefact
-ratio (:func:`gensr.artefacts.periodic_ratio`) of the whole output.
+ratio (:func:`gensr.metrics.artefacts.periodic_ratio`) of the whole output.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from gensr.artefacts import periodic_ratio
+from gensr.metrics.artefacts import periodic_ratio
 from gensr.commands.upscale import SAMPLE_PHOTO
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "crops"

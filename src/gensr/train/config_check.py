@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from gensr.train.config import DistillConfig, TrainConfig
 
 
+TRACKS = ("bicubic", "mild", "realistic")
+"""The kinds of input a model is judged on (:data:`gensr.evaluate.TRACKS`, kept here torch-free)."""
+
 _LAYER = re.compile(r"^(conv|relu)[1-5]_[1-4]$|^pool[1-5]$")
 
 
@@ -66,8 +69,6 @@ def check_config(cfg: TrainConfig) -> None:
             raise ConfigError(f"{key}: must be >= 0, got {v}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay: must be in [0, 1), got {t.ema_decay}")
-    from gensr.evaluate import TRACKS
-
     for track in cfg.val.tracks:
         if track not in TRACKS:
             raise ConfigError(f"val.tracks: unknown track {track!r}; choose from {', '.join(TRACKS)}")

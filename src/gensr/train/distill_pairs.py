@@ -103,7 +103,7 @@ def build_pair_cache(
     """Compute (or finish computing) the pairs of one training folder into ``folder/key``; returns it.
 
     ``teachers`` maps every track of ``distill.mix`` to its teacher; ``crops`` is an
-    :class:`~gensr.data.HRCropDataset` of that folder without augmentation, its crops ``P + 2m`` px.
+    :class:`~gensr.data.photos.HRCropDataset` of that folder without augmentation, its crops ``P + 2m`` px.
     """
     dc = cfg.distill
     out = Path(folder) / key
