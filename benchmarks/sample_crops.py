@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from gensr.metrics.artefacts import periodic_ratio
 from gensr.commands.upscale import SAMPLE_PHOTO
+from gensr.metrics.artefacts import periodic_ratio
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "crops"
 WINDOWS = {"face": (400, 130, 656, 386), "flat": (120, 620, 376, 876)}

@@ -7,14 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from gensr import degrade
 from gensr.archs import build_generator
-from gensr.data.photos import HRCropDataset, sample_photos
+from gensr.data.photos import HRCropDataset
 from gensr.train import fit
 from gensr.train.config import DistillConfig, load_config
 from gensr.train.distill import (
@@ -29,16 +27,6 @@ from gensr.train.losses import pixel_loss
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two real-photo crops to cut training crops from."""
-    imgs = dict(sample_photos())
-    root = tmp_path_factory.mktemp("photos")
-    Image.fromarray(np.ascontiguousarray(imgs["astronaut"][60:196, 150:286])).save(root / "a.png")
-    Image.fromarray(np.ascontiguousarray(imgs["coffee"][100:236, 200:336])).save(root / "c.png")
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,16 @@ with the recipe, a training run uses the pairs, and bad mixes are refused."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from gensr.archs import build_generator
-from gensr.train.config import ConfigError, from_dict, load_config
-from gensr.data.photos import HRCropDataset, sample_photos
-from gensr.models import save_model
+from gensr.data.photos import HRCropDataset
 from gensr.train import fit
+from gensr.train.config import ConfigError, from_dict, load_config
 from gensr.train.distill import load_teacher, teacher_targets
 from gensr.train.distill_pairs import (
     TRACK_IDS,
@@ -32,24 +29,8 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    imgs = dict(sample_photos())
-    root = tmp_path_factory.mktemp("photos")
-    Image.fromarray(np.ascontiguousarray(imgs["astronaut"][60:196, 150:286])).save(root / "a.png")
-    Image.fromarray(np.ascontiguousarray(imgs["coffee"][100:236, 200:336])).save(root / "c.png")
-    return root
-
-
-@pytest.fixture(scope="module")
-def teachers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    out = []
-    for seed in (3, 4):
-        torch.manual_seed(seed)
-        net = build_generator("compact", {"num_feat": 8, "num_conv": 2, "scale": 4})
-        path = tmp_path_factory.mktemp("teacher") / f"t{seed}.safetensors"
-        save_model(path, net)
-        out.append(path)
-    return out[0], out[1]
+def teachers(tiny_model_file: Callable[..., Path]) -> tuple[Path, Path]:
+    return tiny_model_file(seed=3), tiny_model_file(seed=4)
 
 
 def _cfg(photos: Path, teachers: tuple[Path, Path], **distill: object):
@@ -64,12 +45,18 @@ def _cfg(photos: Path, teachers: tuple[Path, Path], **distill: object):
         "cache": "unused",
         **distill,
     }
-    return replace(cfg, distill=replace(cfg.distill, **dc), data=replace(cfg.data, train=(str(photos),), patch=16))
+    return replace(
+        cfg, distill=replace(cfg.distill, **dc), data=replace(cfg.data, train=(str(photos),), patch=16)
+    )
 
 
 def _build(cfg, tmp_path: Path) -> tuple[Path, dict]:
-    ts = {k: load_teacher(replace(cfg.distill, teacher=cfg.distill.teachers.get(k, cfg.distill.teacher)), 4, CPU)
-          for k in cfg.distill.mix}
+    ts = {
+        k: load_teacher(
+            replace(cfg.distill, teacher=cfg.distill.teachers.get(k, cfg.distill.teacher)), 4, CPU
+        )
+        for k in cfg.distill.mix
+    }
     ds = HRCropDataset(Path(cfg.data.train[0]), patch=32, scale=4, augment=False, seed=0)
     key = pair_cache_key(cfg, ts, ds.files, 32)
     return build_pair_cache(cfg, ts, ds, tmp_path, key, progress=False), ts

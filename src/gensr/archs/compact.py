@@ -161,7 +161,11 @@ def deepen(net: SRVGGNetCompact, num_conv: int) -> SRVGGNetCompact:
     src = list(net.body)
     body: list[nn.Module] = src[:2]  # first conv + act
     # after trained conv k (k = 0..old-1), insert the identity layers that fall there
-    extra = [((k + 1) * (num_conv - old)) // old - (k * (num_conv - old)) // old for k in range(old)] if old else []
+    extra = (
+        [((k + 1) * (num_conv - old)) // old - (k * (num_conv - old)) // old for k in range(old)]
+        if old
+        else []
+    )
     for k in range(old):
         body += src[2 + 2 * k : 4 + 2 * k]
         for _ in range(extra[k]):

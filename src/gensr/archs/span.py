@@ -69,8 +69,10 @@ class SPAN(nn.Module):
         check_choice("upsampler", upsampler, UPSAMPLERS)
         check_choice(f"SPAN scale with upsampler {upsampler!r}", scale, self.SCALES[upsampler])
         if num_in_ch != num_out_ch or num_block < 1:
-            raise ValueError(f"SPAN needs num_in_ch == num_out_ch and num_block >= 1, got {num_in_ch}, "
-                             f"{num_out_ch}, {num_block}")
+            raise ValueError(
+                f"SPAN needs num_in_ch == num_out_ch and num_block >= 1, got {num_in_ch}, "
+                f"{num_out_ch}, {num_block}"
+            )
         self.scale = scale
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
         self.blocks = nn.ModuleList(SPAB(num_feat) for _ in range(num_block))
@@ -110,4 +112,6 @@ class SPAN(nn.Module):
             out, inner = block(out)
             first_b = out if first_b is None else first_b
         out = self.conv_cat(torch.cat([feat, self.conv_body(out), first_b, inner], dim=1))
-        return self.upsample(out) + F.interpolate(x, scale_factor=self.scale, mode="nearest")  # (B, C, H*s, W*s)
+        return self.upsample(out) + F.interpolate(
+            x, scale_factor=self.scale, mode="nearest"
+        )  # (B, C, H*s, W*s)

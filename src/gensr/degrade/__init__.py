@@ -46,7 +46,8 @@ from gensr.degrade.resize import imresize
 
 __all__ = [
     "RESIZE_MODES", "BicubicConfig", "StageConfig", "SecondStageConfig", "RealisticConfig", "MildConfig",
-    "DegradationConfig", "MildParams", "BicubicParams", "StageParams", "RealisticParams", "Params", "sample_params",
+    "DegradationConfig", "MildParams", "BicubicParams", "StageParams", "RealisticParams", "Params",
+    "sample_params",
     "apply", "degrade", "imresize", "KERNEL_PAD",
     "usm_sharp", "to_gray", "gaussian_noise", "poisson_noise", "jpeg",
 ]  # fmt: skip

@@ -152,7 +152,9 @@ class MildConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
         if len(self.resize_prob) != 3 or min(self.resize_prob) < 0 or abs(sum(self.resize_prob) - 1) > 1e-6:
-            raise ValueError(f"resize_prob needs 3 non-negative probabilities summing to 1, got {self.resize_prob}")
+            raise ValueError(
+                f"resize_prob needs 3 non-negative probabilities summing to 1, got {self.resize_prob}"
+            )
         for name in ("blur_sigma", "noise_range", "jpeg_range"):
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:

@@ -34,7 +34,7 @@ def sample_mild(cfg: MildConfig, batch: int, generator: torch.Generator) -> Mild
         q = int(torch.randint(cfg.jpeg_range[0], cfg.jpeg_range[1] + 1, (), generator=generator))
         seed = int(torch.randint(2**62, (), generator=generator))
         rows.append((sigma if blur else 0.0, mode, level if noisy else 0.0, gray, q if use_jpeg else 0, seed))
-    cols = list(zip(*rows))
+    cols = list(zip(*rows, strict=True))
     return MildParams(
         blur_sigma=torch.tensor(cols[0], dtype=torch.float64),
         resize_mode=torch.tensor(cols[1], dtype=torch.int64),
@@ -71,4 +71,3 @@ def apply_mild(hr: torch.Tensor, params: MildParams, cfg: MildConfig) -> torch.T
     lr_size = (h // cfg.scale, w // cfg.scale)
     with torch.no_grad():
         return torch.cat([_one(hr[i : i + 1], params, i, lr_size) for i in range(b)])
-

@@ -142,11 +142,16 @@ def _check_hparams(
 
 def _check_mix(dc: DistillConfig) -> None:
     for key, names in (
-        ("mix", dc.mix), ("teachers", dc.teachers), ("input_chroma", dc.input_chroma), ("train_on", dc.train_on)
+        ("mix", dc.mix),
+        ("teachers", dc.teachers),
+        ("input_chroma", dc.input_chroma),
+        ("train_on", dc.train_on),
     ):
         bad = sorted(set(names) - set(TRACKS))
         if bad:
-            raise ConfigError(f"distill.{key}: unknown input kind {bad[0]!r}; choose from {', '.join(TRACKS)}")
+            raise ConfigError(
+                f"distill.{key}: unknown input kind {bad[0]!r}; choose from {', '.join(TRACKS)}"
+            )
     if any(w < 0 for w in dc.mix.values()) or sum(dc.mix.values()) <= 0:
         raise ConfigError(f"distill.mix: shares must be >= 0 with a positive sum, got {dict(dc.mix)}")
     if not dc.cache or dc.privileged:

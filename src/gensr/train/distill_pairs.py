@@ -31,9 +31,18 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from gensr.train.config import TrainConfig
 from gensr.degrade import apply, imresize, sample_params
-from gensr.train.distill import Teacher, _crop, _dihedral, _save_npz, _to_u8, clean_lr, file_sha256, teacher_targets
+from gensr.train.config import TrainConfig
+from gensr.train.distill import (
+    Teacher,
+    _crop,
+    _dihedral,
+    _save_npz,
+    _to_u8,
+    clean_lr,
+    file_sha256,
+    teacher_targets,
+)
 
 __all__ = ["TRACK_IDS", "pair_cache_key", "build_pair_cache", "CachedPairs", "input_chroma", "crop_tracks"]
 
@@ -65,7 +74,9 @@ def input_chroma(t_sr: Tensor, lr: Tensor) -> Tensor:
     return up - (up * w).sum(1, keepdim=True) + (t_sr * w).sum(1, keepdim=True)
 
 
-def pair_cache_key(cfg: TrainConfig, teachers: Mapping[str, Teacher], files: Sequence[Path], size: int) -> str:
+def pair_cache_key(
+    cfg: TrainConfig, teachers: Mapping[str, Teacher], files: Sequence[Path], size: int
+) -> str:
     """A hash of everything one folder's cached pairs depend on."""
     dc = cfg.distill
     recipe = {
@@ -116,7 +127,9 @@ def build_pair_cache(
         for k in todo:
             idx = list(range(k * _SHARD, min((k + 1) * _SHARD, dc.crops)))
             hr = torch.stack([_crop(crops, i) for i in idx])  # (n, 3, S, S)
-            lr = torch.cat([_make_lr(cfg, tracks[i], hr[j : j + 1], dc.seed * 1_000_003 + i) for j, i in enumerate(idx)])
+            lr = torch.cat(
+                [_make_lr(cfg, tracks[i], hr[j : j + 1], dc.seed * 1_000_003 + i) for j, i in enumerate(idx)]
+            )
             t_sr = torch.empty_like(hr)
             for name in sorted(set(tracks[i] for i in idx)):
                 rows = [j for j, i in enumerate(idx) if tracks[i] == name]
@@ -169,12 +182,21 @@ class CachedPairs(Dataset[tuple[Tensor, Tensor, Tensor]]):
         if tracks:  # keep the pairs of these kinds only
             keep = torch.isin(self.track, torch.tensor([TRACK_IDS[t] for t in tracks], dtype=torch.uint8))
             if not keep.any():
-                raise ValueError(f"no cached pairs of kind {', '.join(tracks)} in {', '.join(map(str, folders))}")
-            self.hr, self.lr, self.t_sr, self.track = self.hr[keep], self.lr[keep], self.t_sr[keep], self.track[keep]
+                raise ValueError(
+                    f"no cached pairs of kind {', '.join(tracks)} in {', '.join(map(str, folders))}"
+                )
+            self.hr, self.lr, self.t_sr, self.track = (
+                self.hr[keep],
+                self.lr[keep],
+                self.t_sr[keep],
+                self.track[keep],
+            )
         size, self.scale = self.hr.shape[-1], scale
         self.patch = patch or size
         if self.patch > size or self.patch % scale or (size - self.patch) % (2 * scale):
-            raise ValueError(f"cached pairs are {size} px: cannot take a centred {patch} px patch at x{scale}")
+            raise ValueError(
+                f"cached pairs are {size} px: cannot take a centred {patch} px patch at x{scale}"
+            )
         self.top = (size - self.patch) // 2
         self.seed, self.augment, self.epoch = seed, augment, 0
         self.files = [Path(f) for f in folders]

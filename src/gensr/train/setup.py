@@ -108,7 +108,11 @@ def pair_dataset(cfg: TrainConfig, teachers: dict[str, Teacher], env: DistEnv) -
     root = Path(cfg.distill.cache).expanduser()
     folders = []
     for entry in cfg.data.train:
-        one = replace(cfg, data=replace(cfg.data, train=(entry,), patch=size), train=replace(cfg.train, seed=cfg.distill.seed))
+        one = replace(
+            cfg,
+            data=replace(cfg.data, train=(entry,), patch=size),
+            train=replace(cfg.train, seed=cfg.distill.seed),
+        )
         crops = train_dataset(one)
         crops.augment = False  # upright; CachedPairs flips and rotates per epoch
         key = pair_cache_key(cfg, teachers, crops.files, size)

@@ -134,7 +134,11 @@ def start_run(
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if dataset is None:
-        dataset = distill_dataset(cfg, teacher, env) if teacher is not None and cfg.distill.cache else train_dataset(cfg)
+        dataset = (
+            distill_dataset(cfg, teacher, env)
+            if teacher is not None and cfg.distill.cache
+            else train_dataset(cfg)
+        )
     state = TrainState(
         cfg=cfg,
         run_dir=run_dir,
