@@ -71,7 +71,11 @@ def tiny(preset: str, photos: tuple[Path, Path], *extra: str) -> TrainConfig:
         "val.lpips=false",
         "val.save_images=1",
     ]
-    if base.distill.teacher:  # a tiny x4 teacher instead of the preset's (imported) one, targets on the fly
+    if base.distill.mix:  # cached pairs need a cache: a few, from a tiny teacher for every kind of input
+        cache = photos[0].parent / "pairs"
+        overrides += [f"distill.teacher={tiny_teacher(photos[0].parent)}", "distill.teachers={}"]
+        overrides += [f"distill.cache={cache}", "distill.crops=8", "distill.margin=8", "data.batch=2"]
+    elif base.distill.teacher:  # a tiny x4 teacher instead of the preset's (imported) one, targets on the fly
         overrides += [f"distill.teacher={tiny_teacher(photos[0].parent)}", "distill.cache=''"]
     if base.train.pretrained:
         overrides.append("train.pretrained=''")
