@@ -118,7 +118,7 @@ def model_with_meta(d: Path, **changes: str) -> Path:
 
 
 def upscale(
-    d: Path, *inputs: Path | str, model: Path | None = None, extra: tuple[str, ...] = ()
+    d: Path, *inputs: Path | str, model: Path | str | None = None, extra: tuple[str, ...] = ()
 ) -> list[str]:
     m = model or tiny_model(d)
     return ["upscale", *map(str, inputs), "-o", str(d / "out"), "--model", str(m), "-q", *extra]
@@ -649,8 +649,9 @@ def ctrl_c_during_imports_late(d: Path):
 
 @case("traceback", 130, sigint_after=5.0)
 def ctrl_c_during_upscale(d: Path):
-    save(d / "a.png", photo(900, 900))
-    return upscale(d, d / "a.png", extra=("--tile", "64")), None
+    # still running at 5 s on any machine: the built-in model in fp32 on 32-px tiles (about a minute alone)
+    save(d / "a.png", photo(1500, 1500))
+    return upscale(d, d / "a.png", model="gensr-x4", extra=("--tile", "32", "--precision", "fp32")), None
 
 
 @case("traceback", 1)
