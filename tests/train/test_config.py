@@ -124,3 +124,10 @@ def test_cli_typo_fails_before_training(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 2
     assert "loss.perceptual_wieght: unknown key" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_config_checks_know_the_tracks_gensr_eval_knows() -> None:
+    from gensr.evaluate import TRACKS
+    from gensr.train import config_check
+
+    assert config_check.TRACKS == TRACKS

@@ -152,13 +152,15 @@ def _shard_path(folder: Path, k: int) -> Path:
     return folder / f"shard_{k:05d}.npz"
 
 
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """One cache shard, written atomically."""
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write(path, buf.getvalue())
 
 
-def _to_u8(x: Tensor) -> np.ndarray:
+def to_u8(x: Tensor) -> np.ndarray:
+    """[0, 1] floats -> uint8 levels (rounded half up), as a numpy array for a shard."""
     return (x.clamp(0, 1) * 255 + 0.5).floor().to(torch.uint8).cpu().numpy()
 
 
@@ -196,17 +198,18 @@ def build_cache(
     with bar:
         for k in todo:
             idx = range(k * _SHARD, min((k + 1) * _SHARD, cfg.crops))
-            hr = torch.stack([_crop(crops, i) for i in idx])  # (n, 3, P, P)
+            hr = torch.stack([crop_at(crops, i) for i in idx])  # (n, 3, P, P)
             t_sr = []
             for j in range(0, len(hr), cfg.batch):
                 t_sr.append(teacher_targets(teacher, clean_lr(hr[j : j + cfg.batch], teacher.scale)))
                 bar.update(len(t_sr[-1]))
-            _save_npz(_shard_path(out, k), hr=_to_u8(hr), t_sr=torch.cat(t_sr).cpu().numpy())
+            save_npz(_shard_path(out, k), hr=to_u8(hr), t_sr=torch.cat(t_sr).cpu().numpy())
     atomic_write(out / "recipe.json", json.dumps({"crops": cfg.crops, "shard": _SHARD}) + "\n")
     return out
 
 
-def _crop(crops: Any, i: int) -> Tensor:
+def crop_at(crops: Any, i: int) -> Tensor:
+    """Cached crop ``i``: item ``i % len(crops)`` of the dataset in epoch ``i // len(crops)``."""
     n = len(crops)
     crops.set_epoch(i // n)
     return crops[i % n]
@@ -221,6 +224,14 @@ def _dihedral(x: Tensor, k: int) -> Tensor:
     if k & 1:
         x = x.flip(-1)
     return x
+
+
+def same_flip(tensors: Sequence[Tensor], seed: int, epoch: int, index: int) -> tuple[Tensor, ...]:
+    """The same one of the 8 flips/rotations applied to every tensor of a cached item, drawn from
+    ``(seed, epoch, index)`` (contiguous copies)."""
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + index)
+    k = int(torch.randint(8, (), generator=g))
+    return tuple(_dihedral(x, k).contiguous() for x in tensors)
 
 
 class CachedCrops(Dataset[tuple[Tensor, Tensor]]):
@@ -261,7 +272,5 @@ class CachedCrops(Dataset[tuple[Tensor, Tensor]]):
         hr = self.hr[index, :, a:b, a:b].float() / 255  # (3, patch, patch)
         t_sr = self.t_sr[index, :, a:b, a:b]
         if self.augment:
-            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_000_033 + index)
-            k = int(torch.randint(8, (), generator=g))
-            hr, t_sr = _dihedral(hr, k).contiguous(), _dihedral(t_sr, k).contiguous()
+            hr, t_sr = same_flip((hr, t_sr), self.seed, self.epoch, index)
         return hr, t_sr

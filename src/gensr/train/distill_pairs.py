@@ -35,13 +35,13 @@ from gensr.degrade import apply, imresize, sample_params
 from gensr.train.config import TrainConfig
 from gensr.train.distill import (
     Teacher,
-    _crop,
-    _dihedral,
-    _save_npz,
-    _to_u8,
     clean_lr,
+    crop_at,
     file_sha256,
+    same_flip,
+    save_npz,
     teacher_targets,
+    to_u8,
 )
 
 __all__ = ["TRACK_IDS", "pair_cache_key", "build_pair_cache", "CachedPairs", "input_chroma", "crop_tracks"]
@@ -126,7 +126,7 @@ def build_pair_cache(
     with tqdm(total=dc.crops, initial=done, desc="distill: pairs", unit="crop", disable=not progress) as bar:
         for k in todo:
             idx = list(range(k * _SHARD, min((k + 1) * _SHARD, dc.crops)))
-            hr = torch.stack([_crop(crops, i) for i in idx])  # (n, 3, S, S)
+            hr = torch.stack([crop_at(crops, i) for i in idx])  # (n, 3, S, S)
             lr = torch.cat(
                 [_make_lr(cfg, tracks[i], hr[j : j + 1], dc.seed * 1_000_003 + i) for j, i in enumerate(idx)]
             )
@@ -138,10 +138,10 @@ def build_pair_cache(
                     t = teacher_targets(teachers[name], lr[sel])
                     t_sr[sel] = input_chroma(t, lr[sel]) if name in dc.input_chroma else t
                     bar.update(len(sel))
-            _save_npz(
+            save_npz(
                 out / f"shard_{k:05d}.npz",
-                hr=_to_u8(hr),
-                lr=_to_u8(lr),
+                hr=to_u8(hr),
+                lr=to_u8(lr),
                 t_sr=t_sr.to(torch.float16).numpy(),
                 track=np.array([TRACK_IDS[tracks[i]] for i in idx], dtype=np.uint8),
             )
@@ -214,7 +214,5 @@ class CachedPairs(Dataset[tuple[Tensor, Tensor, Tensor]]):
         t_sr = self.t_sr[index, :, a:b, a:b].float()
         lr = self.lr[index, :, la:lb, la:lb].float() / 255
         if self.augment:
-            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_000_033 + index)
-            k = int(torch.randint(8, (), generator=g))
-            hr, t_sr, lr = (_dihedral(x, k).contiguous() for x in (hr, t_sr, lr))
+            hr, t_sr, lr = same_flip((hr, t_sr, lr), self.seed, self.epoch, index)
         return hr, t_sr, lr
