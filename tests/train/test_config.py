@@ -131,3 +131,11 @@ def test_config_checks_know_the_tracks_gensr_eval_knows() -> None:
     from gensr.train import config_check
 
     assert config_check.TRACKS == TRACKS
+
+
+def test_grid_weight_needs_an_upsampling_period() -> None:
+    with pytest.raises(ConfigError, match=r"^loss\.grid_weight: must be >= 0"):
+        from_dict({"loss": {"grid_weight": -1}})
+    with pytest.raises(ConfigError, match=r"^loss\.grid_weight: a grid needs an upsampling period"):
+        from_dict({"scale": 1, "loss": {"grid_weight": 1.0}})
+    assert from_dict({"loss": {"grid_weight": 2.0}}).loss.grid_weight == 2.0

@@ -84,13 +84,17 @@ class DegradationSection:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss terms and their weights: ``L = α·perceptual + β·pixel + γ·adversarial``."""
+    """Loss terms and their weights: ``L = α·perceptual + β·pixel + γ·adversarial + ε·grid``."""
 
     pixel: Literal["l1", "mse", "charbonnier"] = "l1"
     pixel_weight: float = 1.0
     """β."""
     perceptual_weight: float = 0.0
     """α (0 = no VGG network is loaded)."""
+    grid_weight: float = 0.0
+    """ε: :func:`gensr.train.losses.grid_loss` between the output and its pixel reference (the
+    teacher's output when distilling, else the target): a dotted grid at the upsampling period costs
+    this much. Perceptual and adversarial terms tend to draw one; 0 = off."""
     adversarial: Literal["vanilla", "lsgan", "ragan", "hinge"] = "vanilla"
     """GAN loss: BCE (SRGAN), least squares, relativistic average (ESRGAN), hinge."""
     adversarial_weight: float = 0.0

@@ -208,6 +208,7 @@ def train_iteration(
         d=s.nets.d,
         t_sr=t_sr,
         distill=cfg.distill,
+        period=cfg.scale,
         **opts,
     )
     rates = {"lr": lr_g}

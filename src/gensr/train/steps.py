@@ -1,7 +1,7 @@
 """One training step each for G and D: tensors in, numbers out; plus the learning-rate schedule.
 
-:func:`train_step_g` multiplies the loss weights α (perceptual), β (pixel) and γ (adversarial)
-where a reader sees them. Both steps skip the optimizer update when the loss or the gradient is
+:func:`train_step_g` multiplies the loss weights α (perceptual), β (pixel), γ (adversarial) and
+ε (grid) where a reader sees them. Both steps skip the optimizer update when the loss or the gradient is
 not finite (on any process, so distributed processes stay in step) and say so in their result.
 """
 
@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from gensr.train.config import DistillConfig, LossConfig, OptimConfig, PretrainConfig
 from gensr.train.distributed import any_rank
-from gensr.train.losses import d_loss, g_loss, pixel_loss
+from gensr.train.losses import d_loss, g_loss, grid_loss, pixel_loss
 
 __all__ = ["learning_rate", "autocast", "train_step_g", "train_step_d", "ema_decay", "ema_update"]
 
@@ -77,9 +77,11 @@ def train_step_g(
     precision: str = "fp32",
     t_sr: Tensor | None = None,
     distill: DistillConfig | None = None,
+    period: int = 0,
 ) -> dict[str, float]:
-    """One generator update: ``α·perceptual + β·pixel + γ·adversarial``, plus, when distilling,
-    ``δ·pixel(sr, t_sr) + δ_p·perceptual(sr, t_sr)`` (stage 1: the pixel terms ``β·pixel + δ·pixel`` alone).
+    """One generator update: ``α·perceptual + β·pixel + γ·adversarial + ε·grid``, plus, when distilling,
+    ``δ·pixel(sr, t_sr) + δ_p·perceptual(sr, t_sr)`` (stage 1: the pixel terms ``β·pixel + δ·pixel + ε·grid``
+    alone).
 
     Args:
         sr: ``G(lr)`` with its autograd graph, ``(B, 3, H, W)``.
@@ -95,10 +97,11 @@ def train_step_g(
         precision: ``"bf16"`` runs VGG and D under autocast.
         t_sr: a teacher's output for this batch (:mod:`gensr.train.distill`), ``(B, 3, H, W)``, or None.
         distill: the ``distill`` config section (δ, δ_p, the criterion), used with ``t_sr``.
+        period: the upsampling period for the grid term ε (the model's scale; needed when ε > 0).
 
     Returns:
-        ``{"g/pixel", "g/percep"?, "g/adv"?, "g/distill"?, "g/distill_percep"?, "g/total", "g/grad_norm",
-        "g/skipped"}`` as floats.
+        ``{"g/pixel", "g/percep"?, "g/adv"?, "g/distill"?, "g/distill_percep"?, "g/grid"?, "g/total",
+        "g/grad_norm", "g/skipped"}`` as floats.
     """
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage}")
@@ -119,6 +122,9 @@ def train_step_g(
             with amp:
                 terms["g/distill_percep"] = perceptual(sr, t_sr).float()
             total = total + distill.perceptual_weight * terms["g/distill_percep"]  # δ_p
+    if loss.grid_weight > 0:  # against the teacher when distilling: its own grid is not the student's fault
+        terms["g/grid"] = grid_loss(sr.float(), t_sr if t_sr is not None else target, period)
+        total = total + loss.grid_weight * terms["g/grid"]  # ε
     if d is not None:
         flags = [p.requires_grad for p in d.parameters()]
         d.requires_grad_(False)
