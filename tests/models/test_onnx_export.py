@@ -71,6 +71,7 @@ def test_file_contract(builtin_onnx: tuple[nn.Module, Path]) -> None:
         "1",
         "18",
     )
+    assert (meta["gensr.min_size"], meta["gensr.square"], meta["gensr.local"]) == ("1", "0", "1")
 
 
 def test_onnxruntime_matches_pytorch_at_two_sizes(builtin_onnx: tuple[nn.Module, Path]) -> None:

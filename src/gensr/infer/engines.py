@@ -91,11 +91,15 @@ class OnnxNet(nn.Module):
         self.scale = int(meta["gensr.scale"])
         self.size_multiple = int(meta.get("gensr.size_multiple", "1"))
         self.receptive_radius = int(meta.get("gensr.receptive_radius", "32"))
+        self.local = meta.get("gensr.local", "1") != "0"  # exports before these keys: gensr's own, local
         self.geometry = Geometry(
             scale=self.scale,
             size_multiple=self.size_multiple,
             receptive_radius=self.receptive_radius,
             overlap=min(self.receptive_radius, MAX_AUTO_OVERLAP),
+            min_size=int(meta.get("gensr.min_size", "1")),
+            square=meta.get("gensr.square", "0") == "1",
+            local=self.local,
         )
         self.hparams: dict[str, Any] = json.loads(meta.get("gensr.hparams", "{}"))
         self.hparams.setdefault("scale", self.scale)

@@ -1,9 +1,10 @@
 """What tiling needs to know about a network, read once when it is loaded: a :class:`Geometry`.
 
 Every gensr generator declares its geometry (``size_multiple``, ``receptive_radius`` attributes, the
-scale in ``hparams``); an ONNX export carries it in its metadata (:class:`gensr.infer.engines.OnnxNet`
-sets ``geometry``); a module gensr knows nothing about gets a size multiple of 1 and the receptive
-radius :func:`conv_radius` bounds. :mod:`gensr.infer.tuning` and :mod:`gensr.infer.tiling` read the
+scale in ``hparams``; third-party networks also ``min_size``, ``square`` and ``local``); an ONNX
+export carries it in its metadata (:class:`gensr.infer.engines.OnnxNet` sets ``geometry``); a module
+gensr knows nothing about gets a size multiple of 1 and the receptive radius :func:`conv_radius`
+bounds. :mod:`gensr.infer.tuning` and :mod:`gensr.infer.tiling` read the
 :class:`Geometry`, never the network's attributes.
 """
 
@@ -34,6 +35,10 @@ class Geometry:
         overlap: the default tile context: the receptive radius, at most :data:`MAX_AUTO_OVERLAP`.
         min_size: the smallest input side the network accepts (inputs are padded up to it).
         square: the network takes square inputs only (inputs are padded to a square).
+        local: an output pixel depends on ``receptive_radius`` input pixels at most (convolutions only),
+            so tiles with that overlap equal the whole-image run and are cut; False for attention,
+            image-wide pooling or normalisation (a tile cannot see the whole image): tiles are blended
+            (:mod:`gensr.infer.seams`).
     """
 
     scale: int
@@ -42,6 +47,7 @@ class Geometry:
     overlap: int = 0
     min_size: int = 1
     square: bool = False
+    local: bool = True
 
     def __post_init__(self) -> None:
         for name in ("scale", "size_multiple", "min_size"):
@@ -91,6 +97,7 @@ def geometry_of(net: nn.Module, scale: int | None = None) -> Geometry:
         overlap=min(radius, MAX_AUTO_OVERLAP),
         min_size=int(getattr(net, "min_size", 1)),
         square=bool(getattr(net, "square", False)),
+        local=bool(getattr(net, "local", True)),
     )
 
 

@@ -66,6 +66,9 @@ class Plan:
         overlap: context on each side of a core, on the network's size multiple.
         batch: windows per network call.
         band_rows: input rows per output band; None = a band is one row of windows.
+        blend: half-width of the seam blend: neighbouring tiles' outputs are mixed with linear weights
+            over ``blend`` pixels each side of the line where their cores meet (at most ``overlap``);
+            0 = cores are cut there (exact for local networks).
     """
 
     tile: int
@@ -73,6 +76,11 @@ class Plan:
     overlap: int
     batch: int
     band_rows: int | None = None
+    blend: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.blend <= self.overlap:
+            raise ValueError(f"plan: blend must be within 0..overlap ({self.overlap}), got {self.blend}")
 
 
 def make_plan(
@@ -104,6 +112,9 @@ def make_plan(
             tile's activations at most :data:`HOST_TILE_BYTES`; an explicit tile that covers the
             image, or 0, is one piece. Without ``bands`` a band is a row of windows.
         notify: told (one line) when tile windows are timed for this machine, once.
+
+    A network that is not :attr:`~gensr.infer.geometry.Geometry.local` gets its seams blended over half
+    the overlap each side (:attr:`Plan.blend`).
     """
     m, ov = geom.size_multiple, geom.grid_overlap(overlap)
     hp, wp = geom.padded(h, w)
@@ -128,7 +139,8 @@ def make_plan(
     window = max(window, -(-geom.min_size // geom.align) * geom.align)
     if batch is None:
         batch = 1 if device.type == "cpu" else gpu_batch(net, geom, window, device=device, dtype=dtype)
-    return Plan(tile=tile, window=window, overlap=ov, batch=max(1, batch), band_rows=rows)
+    blend = 0 if geom.local else ov // 2
+    return Plan(tile=tile, window=window, overlap=ov, batch=max(1, batch), band_rows=rows, blend=blend)
 
 
 def _cache_file() -> Path:

@@ -11,6 +11,7 @@ from gensr.imageio import Image
 from gensr.infer.alpha import fill_transparent, upscale_alpha
 from gensr.infer.devices import choose_precision, prepare_net, resolve_device
 from gensr.infer.geometry import geometry_of
+from gensr.infer.seams import chosen_overlap
 from gensr.infer.tiling import Progress, iter_bands, run_tiles
 from gensr.infer.tuning import Plan, make_plan
 
@@ -29,7 +30,8 @@ class Upscaler:
             ``fp16`` (CUDA only), or a dtype.
         tile: tile core side in input pixels; None = automatic (for speed, see
             :func:`gensr.infer.tuning.auto_tile`); 0 = the whole image in one piece.
-        overlap: tile context in input pixels; None = from the network's depth.
+        overlap: tile context in input pixels; None = from the network's depth (local networks) or
+            measured for this model (:mod:`gensr.infer.seams`).
         batch: tiles per network call; None = automatic (1 on the CPU).
         alpha: ``bicubic`` (default) or ``net`` (alpha run through the network as grey).
         notify: told (one line) when tile windows are timed for this machine, once.
@@ -60,8 +62,10 @@ class Upscaler:
         runs = getattr(net, "precisions", None)  # third-party architectures: what spandrel says they run
         if runs is not None and self.dtype not in runs:
             if precision != "auto":
-                self.precision_note = f"this {getattr(net, 'architecture', 'model')} model does not run in " \
+                self.precision_note = (
+                    f"this {getattr(net, 'architecture', 'model')} model does not run in "
                     f"{str(self.dtype).removeprefix('torch.')}; running fp32"
+                )
             self.dtype = torch.float32
         if alpha not in ALPHA_METHODS:
             raise ValueError(f"unknown alpha method {alpha!r}; use {', '.join(ALPHA_METHODS)}")
@@ -76,23 +80,39 @@ class Upscaler:
             alpha,
         )
         self.batch, self.notify = batch, notify
+        self._measured: int | None = None  # the overlap measured for a non-local network
         prepare_net(net, self.device, self.dtype)
 
     def plan(self, h: int, w: int, *, bands: bool = False) -> Plan:
-        """How an ``h`` x ``w`` input is run: :func:`gensr.infer.tuning.make_plan` with these settings."""
-        return make_plan(
-            self.net,
-            self.geometry,
-            h,
-            w,
-            tile=self.tile,
-            overlap=self.overlap,
-            batch=self.batch,
-            device=self.device,
-            dtype=self.dtype,
-            bands=bands,
-            notify=self.notify,
-        )
+        """How an ``h`` x ``w`` input is run: :func:`gensr.infer.tuning.make_plan` with these settings.
+
+        A non-local network cut into tiles gets the overlap measured for it
+        (:func:`gensr.infer.seams.chosen_overlap`, once) unless one was given.
+        """
+
+        def at(overlap: int | None) -> Plan:
+            return make_plan(
+                self.net,
+                self.geometry,
+                h,
+                w,
+                tile=self.tile,
+                overlap=overlap,
+                batch=self.batch,
+                device=self.device,
+                dtype=self.dtype,
+                bands=bands,
+                notify=self.notify,
+            )
+
+        run = at(self.overlap)
+        if self.geometry.local or self.overlap is not None or run.window >= max(self.geometry.padded(h, w)):
+            return run  # exact tiles, the user's overlap, or one piece
+        if self._measured is None:
+            self._measured = chosen_overlap(
+                self.net, self.geometry, device=self.device, dtype=self.dtype, notify=self.notify
+            )
+        return at(self._measured)
 
     def upscale_tensor(self, lr: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> (B, 3, H*s, W*s) in [0, 1], on the CPU."""

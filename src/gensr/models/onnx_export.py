@@ -10,6 +10,7 @@ RRDBNet x1/x2, which pixel-unshuffle; 1 otherwise). The exporter is PyTorch's
 
     ``gensr.arch``, ``gensr.hparams`` (JSON), ``gensr.scale``, ``gensr.opset``,
     ``gensr.size_multiple``, ``gensr.receptive_radius`` (tile overlap, input pixels),
+    ``gensr.min_size``, ``gensr.square``, ``gensr.local`` (1, or 0: tiles are blended),
     ``gensr.input`` / ``gensr.output`` (a one-line description of the tensors).
 """
 
@@ -73,6 +74,9 @@ def onnx_metadata(net: nn.Module, opset: int = OPSET) -> dict[str, str]:
         "gensr.opset": str(opset),
         "gensr.size_multiple": str(int(net.size_multiple)),
         "gensr.receptive_radius": str(int(net.receptive_radius)),
+        "gensr.min_size": str(int(getattr(net, "min_size", 1))),
+        "gensr.square": str(int(bool(getattr(net, "square", False)))),
+        "gensr.local": str(int(bool(getattr(net, "local", True)))),
         "gensr.input": INPUT_DOC,
         "gensr.output": OUTPUT_DOC,
     }
