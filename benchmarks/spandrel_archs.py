@@ -2,8 +2,8 @@
 
 Small random-weight instances (``tests/models/spandrel_cases.py``) saved as .pth and read back through
 ``gensr.models.load_model``; the seam PSNR is gensr's tiled output against its own whole-image output
-(``seam_psnr``, 16-px tiles: 48x40 input at 8 px overlap / 96x88 input at the default overlap). The table goes to
-``docs/spandrel.md``.
+(``seam_psnr``, 16-px tiles: 48x40 input at 8 px overlap / 96x88 input at the default overlap). The
+table goes to ``docs/spandrel.md``.
 
 Usage: python benchmarks/spandrel_archs.py [ARCH ...]
 """
@@ -27,7 +27,14 @@ from gensr.models import load_model  # noqa: E402
 def main(only: list[str]) -> None:
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    print("| architecture | local | size requirement | tiles vs whole image, dB (overlap 8 / default) | precisions |")  # noqa: T201
+    head = (
+        "architecture",
+        "local",
+        "size requirement",
+        "tiles vs whole image, dB (overlap 8 / default)",
+        "precisions",
+    )
+    print("| " + " | ".join(head) + " |")  # noqa: T201
     print("|---|---|---|---|---|")  # noqa: T201
     with tempfile.TemporaryDirectory() as d:
         for case in cases():
@@ -36,8 +43,11 @@ def main(only: list[str]) -> None:
             path = Path(d) / f"{case.arch}.pth"
             torch.save(random_state(case), path)
             net, _ = load_model(path)
-            req = [f"min {net.min_size}" if net.min_size else "", f"x{net.size_multiple}" if net.size_multiple > 1 else "",
-                   "square" if net.square else ""]  # fmt: skip
+            req = [
+                f"min {net.min_size}" if net.min_size > 1 else "",
+                f"x{net.size_multiple}" if net.size_multiple > 1 else "",
+                "square" if net.square else "",
+            ]
             quick = seam_psnr(net, size=(48, 40), overlap=8)
             full = seam_psnr(net, size=(96, 88), overlap=None)
             tiles = " / ".join("exact" if db >= 100 else f"{db:.1f}" for db in (quick, full))

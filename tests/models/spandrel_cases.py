@@ -38,45 +38,110 @@ def cases() -> list[Case]:
     return [
         Case("SPAN", lambda: _a("SPAN").SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2)),
         Case("PLKSR", lambda: _a("PLKSR").PLKSR(dim=8, n_blocks=2, upscaling_factor=2, kernel_size=7)),
-        Case("RealPLKSR", lambda: _a("PLKSR").RealPLKSR(dim=8, n_blocks=2, upscaling_factor=2, kernel_size=7)),
+        Case(
+            "RealPLKSR", lambda: _a("PLKSR").RealPLKSR(dim=8, n_blocks=2, upscaling_factor=2, kernel_size=7)
+        ),
         Case("SAFMN", lambda: _a("SAFMN").SAFMN(dim=8, n_blocks=1, upscaling_factor=2)),
         Case("OmniSR", lambda: _a("OmniSR").OmniSR(num_feat=8, block_num=1, up_scale=2, window_size=4)),
         Case("MoSR", lambda: _a("MoSR").MoSR(n_block=1, dim=8, upscale=2)),
-        Case("SwiftSRGAN", lambda: _a("SwiftSRGAN").SwiftSRGAN(num_channels=8, num_blocks=1, upscale_factor=2)),
+        Case(
+            "SwiftSRGAN", lambda: _a("SwiftSRGAN").SwiftSRGAN(num_channels=8, num_blocks=1, upscale_factor=2)
+        ),
         Case("RCAN", lambda: _a("RCAN").RCAN(scale=2, n_resgroups=1, n_resblocks=1, n_feats=8, reduction=4)),
         Case("ESRGAN", lambda: _a("ESRGAN").ESRGAN(num_filters=8, num_blocks=1, scale=8)),
         Case("RealCUGAN", lambda: _a("RealCUGAN").UpCunet2x(in_channels=3, out_channels=3), size=48),
-        Case("SwinIR", lambda: _a("SwinIR").SwinIR(embed_dim=12, depths=[1], num_heads=[2], window_size=4,
-                                                    upscale=2, upsampler="pixelshuffle")),
-        Case("HAT", lambda: _a("HAT").HAT(embed_dim=12, depths=(1,), num_heads=(2,), window_size=4,
-                                          squeeze_factor=2, upscale=2, upsampler="pixelshuffle")),
+        Case(
+            "SwinIR",
+            lambda: _a("SwinIR").SwinIR(
+                embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=2, upsampler="pixelshuffle"
+            ),
+        ),
+        Case(
+            "HAT",
+            lambda: _a("HAT").HAT(
+                embed_dim=12,
+                depths=(1,),
+                num_heads=(2,),
+                window_size=4,
+                squeeze_factor=2,
+                upscale=2,
+                upsampler="pixelshuffle",
+            ),
+        ),
         Case("DAT", lambda: _a("DAT").DAT(embed_dim=32, depth=[2], num_heads=[2], upscale=2)),
-        Case("Swin2SR", lambda: _a("Swin2SR").Swin2SR(embed_dim=12, depths=[1], num_heads=[2], window_size=4,
-                                                      upscale=2, upsampler="pixelshuffle")),
+        Case(
+            "Swin2SR",
+            lambda: _a("Swin2SR").Swin2SR(
+                embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=2, upsampler="pixelshuffle"
+            ),
+        ),
         Case("RGT", lambda: _a("RGT").RGT(embed_dim=12, depth=[1], num_heads=[2], upscale=2)),
-        Case("DRCT", lambda: _a("DRCT").DRCT(embed_dim=12, depths=(1,), num_heads=(2,), window_size=4,
-                                             upscale=2, upsampler="pixelshuffle")),
+        Case(
+            "DRCT",
+            lambda: _a("DRCT").DRCT(
+                embed_dim=12, depths=(1,), num_heads=(2,), window_size=4, upscale=2, upsampler="pixelshuffle"
+            ),
+        ),
         Case("CRAFT", lambda: _a("CRAFT").CRAFT(embed_dim=12, depths=[1], num_heads=[2], upscale=2)),
         Case("DCTLSA", lambda: _a("DCTLSA").DCTLSA(nf=20, num_head=5, upscale=2)),
         Case("DITN", lambda: _a("DITN").DITN(dim=12, ITL_blocks=1, SAL_blocks=1, upscale=2, patch_size=4)),
         Case("SeemoRe", lambda: _a("SeemoRe").SeemoRe(scale=2, num_experts=2, num_layers=1, embedding_dim=8)),
         Case("MoESR", lambda: _a("MoESR").MoESR(scale=2, dim=8, n_blocks=1, n_block=1)),
-        Case("FDAT", lambda: _a("FDAT").FDAT(scale=2, embed_dim=16, num_groups=1, depth_per_group=1, num_heads=2,
-                                             window_size=4)),
-        Case("GRL", lambda: _a("GRL").GRL(embed_dim=12, depths=[1], num_heads_window=[2], num_heads_stripe=[2],
-                                          upscale=2, upsampler="pixelshuffle", window_size=4, stripe_size=[4, 4])),
+        Case(
+            "FDAT",
+            lambda: _a("FDAT").FDAT(
+                scale=2, embed_dim=16, num_groups=1, depth_per_group=1, num_heads=2, window_size=4
+            ),
+        ),
+        Case(
+            "GRL",
+            lambda: _a("GRL").GRL(
+                embed_dim=12,
+                depths=[1],
+                num_heads_window=[2],
+                num_heads_stripe=[2],
+                upscale=2,
+                upsampler="pixelshuffle",
+                window_size=4,
+                stripe_size=[4, 4],
+            ),
+        ),
         Case("DnCNN", lambda: _a("DnCNN").DnCNN(in_nc=3, out_nc=3, nc=8, nb=17)),
-        Case("NAFNet", lambda: _a("NAFNet").NAFNet(width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1])),
+        Case(
+            "NAFNet",
+            lambda: _a("NAFNet").NAFNet(width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1]),
+        ),
         Case("DRUNet", lambda: _a("DRUNet").DRUNet(in_nc=4, out_nc=3, nc=[8, 16, 32, 64], nb=4)),
-        Case("KBNet", lambda: _a("KBNet").KBNet_s(width=8, middle_blk_num=1, enc_blk_nums=[1, 1, 1, 1],
-                                                  dec_blk_nums=[1, 1, 1, 1])),
-        Case("FFTformer", lambda: _a("FFTformer").FFTformer(dim=8, num_blocks=[1, 1, 1], num_refinement_blocks=1),
-             size=32),
-        Case("Uformer", lambda: _a("Uformer").Uformer(embed_dim=8, depths=[1] * 9, num_heads=[1, 1, 1, 1, 1, 1, 1, 1, 1]), size=128),
-        Case("RetinexFormer", lambda: _a("RetinexFormer").RetinexFormer(n_feat=8, stage=1, num_blocks=[1, 1, 1])),
+        Case(
+            "KBNet",
+            lambda: _a("KBNet").KBNet_s(
+                width=8, middle_blk_num=1, enc_blk_nums=[1, 1, 1, 1], dec_blk_nums=[1, 1, 1, 1]
+            ),
+        ),
+        Case(
+            "FFTformer",
+            lambda: _a("FFTformer").FFTformer(dim=8, num_blocks=[1, 1, 1], num_refinement_blocks=1),
+            size=32,
+        ),
+        Case(
+            "Uformer",
+            lambda: _a("Uformer").Uformer(embed_dim=8, depths=[1] * 9, num_heads=[1, 1, 1, 1, 1, 1, 1, 1, 1]),
+            size=128,
+        ),
+        Case(
+            "RetinexFormer",
+            lambda: _a("RetinexFormer").RetinexFormer(n_feat=8, stage=1, num_blocks=[1, 1, 1]),
+        ),
         Case("HVICIDNet", lambda: _a("HVICIDNet").HVICIDNet(channels=[8, 8, 16, 32], heads=[1, 1, 1, 1])),
-        Case("SAFMNBCIE", lambda: _a("SAFMNBCIE").SAFMNBCIE(dim=8, n_blocks=1, num_layers=1, upscaling_factor=2)),
-        Case("MixDehazeNet", lambda: _a("MixDehazeNet").MixDehazeNet(embed_dims=[8, 8, 8, 8, 8], depths=[1] * 5), size=48),
+        Case(
+            "SAFMNBCIE",
+            lambda: _a("SAFMNBCIE").SAFMNBCIE(dim=8, n_blocks=1, num_layers=1, upscaling_factor=2),
+        ),
+        Case(
+            "MixDehazeNet",
+            lambda: _a("MixDehazeNet").MixDehazeNet(embed_dims=[8, 8, 8, 8, 8], depths=[1] * 5),
+            size=48,
+        ),
     ]
 
 

@@ -120,7 +120,9 @@ def test_gensr_own_layouts_stay_gensr_modules(tmp_path: Path) -> None:
     assert type(loaded) is SRVGGNetCompact and info.arch == "compact" and not math.isnan(info.scale)
 
 
-def test_export_refuses_architectures_not_known_to_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_refuses_architectures_not_known_to_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, pth, _ = _files(CASES[0], tmp_path)  # SPAN: torch.export crashed on it
     assert main(["export", str(pth), "-o", str(tmp_path / "x.onnx")]) == 1
     err = capsys.readouterr().err.strip()

@@ -24,7 +24,9 @@ from spandrel_cases import cases, random_state  # noqa: E402
 
 from gensr.models import ModelFileError, load_model  # noqa: E402
 
-needs_spandrel = pytest.mark.skipif(importlib.util.find_spec("spandrel") is None, reason="spandrel not installed")
+needs_spandrel = pytest.mark.skipif(
+    importlib.util.find_spec("spandrel") is None, reason="spandrel not installed"
+)
 
 
 def _refused(path: Path, *words: str) -> str:
@@ -61,7 +63,9 @@ class _Evil:
         return (os.system, ("touch pwned-by-gensr-test",))
 
 
-def test_pickle_with_code_is_refused_and_does_not_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pickle_with_code_is_refused_and_does_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     for name in ("m.pth", "m.ckpt"):
         path = tmp_path / name
@@ -115,7 +119,10 @@ def test_small_file_declaring_a_huge_network_is_refused_without_allocating(tmp_p
     state["conv_1.sk.weight"] = torch.zeros(50_000, 3, 1, 1)
     torch.save(state, tmp_path / "big.pth")
     out = subprocess.run(
-        [sys.executable, "-c", _BOUNDED, str(tmp_path / "big.pth")], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", _BOUNDED, str(tmp_path / "big.pth")],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     line = out.stdout.strip()
@@ -137,8 +144,8 @@ def test_spandrel_model_file_whose_metadata_lies(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
     span = next(c for c in cases() if c.arch == "SPAN")
-    meta = {"gensr.format": "1", "arch": "spandrel", "hparams": json.dumps({"architecture": "SwinIR", "scale": 2}),
-            "scale": "2", "info": "{}"}  # fmt: skip
+    lie = json.dumps({"architecture": "SwinIR", "scale": 2})
+    meta = {"gensr.format": "1", "arch": "spandrel", "hparams": lie, "scale": "2", "info": "{}"}
     save_file(random_state(span), str(tmp_path / "lie.safetensors"), metadata=meta)
     _refused(tmp_path / "lie.safetensors", "SwinIR", "SPAN")
     meta["hparams"] = json.dumps({"architecture": "SPAN", "scale": 2, "depth": 10**9})

@@ -48,12 +48,19 @@ class Job:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "inputs", nargs="+", metavar="FILE", help=".pth/.pt/.ckpt/.safetensors file(s), or ncnn .param (+ .bin)"
+        "inputs",
+        nargs="+",
+        metavar="FILE",
+        help=".pth/.pt/.ckpt/.safetensors file(s), or ncnn .param (+ .bin)",
     )
     parser.add_argument(
-        "-o", "--output", default=None, metavar="OUT",
-        help="output .safetensors file; a folder when several models are given (default: the user model folder)",
-    )  # fmt: skip
+        "-o",
+        "--output",
+        default=None,
+        metavar="OUT",
+        help="output .safetensors file; a folder when several models are given "
+        "(default: the user model folder)",
+    )
     parser.add_argument(
         "--dtype", choices=("fp32", "fp16"), default="fp32", help="storage precision of the weights"
     )
@@ -90,7 +97,9 @@ def plan_jobs(inputs: list[str]) -> tuple[list[Job], list[str]]:
             else:
                 errors.append(f"{p}: ncnn weights without a {param.name} next to them")
         else:
-            errors.append(f"{p}: unknown model file type (expected .pth, .pt, .ckpt, .safetensors or ncnn .param/.bin)")
+            errors.append(
+                f"{p}: unknown model file type (expected .pth, .pt, .ckpt, .safetensors or ncnn .param/.bin)"
+            )
     return jobs, errors
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 
 NAME = "models"
-HELP = "List built-in models and those in the user model folder (gensr import puts them there): name, architecture, scale, parameters, file."
+HELP = (
+    "List built-in models and those in the user model folder (gensr import puts them there): "
+    "name, architecture, scale, parameters, file."
+)
 EXAMPLE = "Example: gensr models"
 
 

@@ -110,7 +110,9 @@ def read_model_info(path: str | Path) -> ModelInfo:
         )
     try:
         hparams = _json(meta, "hparams")
-        hparams = _check_spandrel(hparams) if meta["arch"] == SPANDREL else check_hparams(meta["arch"], hparams)
+        hparams = (
+            _check_spandrel(hparams) if meta["arch"] == SPANDREL else check_hparams(meta["arch"], hparams)
+        )
         info = _json(meta, "info", "{}")
         if not isinstance(info, dict):
             raise ValueError(f"metadata 'info' must be a JSON object, got {type(info).__name__}")

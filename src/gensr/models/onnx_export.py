@@ -95,8 +95,8 @@ def export_onnx(net: nn.Module, path: str | Path, *, opset: int = OPSET) -> Onnx
     """
     if getattr(net, "onnx", True) is False:  # a spandrel architecture whose export is not known to work
         raise ValueError(
-            f"ONNX export of {getattr(net, 'architecture', 'this')} models is not offered (only the architectures "
-            "docs/spandrel.md lists as exporting)"
+            f"ONNX export of {getattr(net, 'architecture', 'this')} models is not offered "
+            "(only the architectures docs/spandrel.md lists as exporting)"
         )
     onnx = _require_exporter()
     net = net.float().cpu().eval()

@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from gensr.models.spandrel_import import import_spandrel
 from gensr.base.tensors import pad_reflect
+from gensr.models.spandrel_import import import_spandrel
 
 __all__ = ["ARCHS", "SUPPORTED_PURPOSES", "ArchFacts", "SpandrelNet", "build_spandrel"]
 
@@ -131,10 +131,8 @@ class SpandrelNet(nn.Module):
         facts = ARCHS.get(type(self.model).__name__) or ARCHS[self.architecture]  # RealPLKSR under PLKSR
         self.local, self.onnx = facts.local, facts.onnx
         self.receptive_radius = _conv_radius(self.model) if self.local else CONTEXT_RADIUS
-        self.precisions: tuple[torch.dtype, ...] = (torch.float32,) + tuple(
-            dt for dt, ok in ((torch.bfloat16, descriptor.supports_bfloat16), (torch.float16, descriptor.supports_half))
-            if ok
-        )  # fmt: skip
+        optional = ((torch.bfloat16, descriptor.supports_bfloat16), (torch.float16, descriptor.supports_half))
+        self.precisions: tuple[torch.dtype, ...] = (torch.float32,) + tuple(dt for dt, ok in optional if ok)
         self.hparams: dict[str, Any] = {"architecture": self.architecture, "scale": self.scale}
         self._call: Callable[[nn.Module, Tensor], Tensor] = descriptor._call_fn  # the pinned spandrel's call
 
@@ -179,7 +177,9 @@ def build_spandrel(state: Mapping[str, Tensor], *, max_params: int) -> SpandrelN
     arch = _detect(spandrel, state)
     facts = ARCHS.get(arch.id)
     if facts is None:
-        raise ValueError(f"spandrel architecture {arch.id} is not in gensr's table of spandrel {spandrel.__version__}")
+        raise ValueError(
+            f"spandrel architecture {arch.id} is not in gensr's table of spandrel {spandrel.__version__}"
+        )
     if facts.refused:
         raise ValueError(f"a {arch.id} model: {facts.refused}")
     n = _meta_build(arch, state)

@@ -79,7 +79,9 @@ def load_third_party(path: str | Path) -> tuple[nn.Module, ModelInfo]:
     state = read_state_dict(path)
     own = _gensr_own(state)
     if isinstance(own, tuple):
-        return own[0], ModelInfo(own[1], dict(own[0].hparams), int(own[0].hparams["scale"]), {"source": path.name})
+        return own[0], ModelInfo(
+            own[1], dict(own[0].hparams), int(own[0].hparams["scale"]), {"source": path.name}
+        )
     from gensr.models.spandrel_net import build_spandrel
 
     try:
@@ -120,7 +122,8 @@ def _is_torchscript(path: Path) -> bool:
 
 
 def is_third_party(path: str | Path) -> bool:
-    """Whether ``path`` is a third-party weight file: a PyTorch pickle, or safetensors without gensr metadata."""
+    """Whether ``path`` is a third-party weight file: a PyTorch pickle, or safetensors without gensr
+    metadata."""
     path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         return True
