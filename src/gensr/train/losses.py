@@ -66,35 +66,46 @@ def pixel_loss(kind: str, sr: Tensor, hr: Tensor) -> Tensor:
     raise ValueError(f"pixel loss must be one of {', '.join(PIXEL_LOSSES)}, got {kind!r}")
 
 
-def grid_loss(sr: Tensor, ref: Tensor, period: int) -> Tensor:
+GRID_CELLS = 4
+"""Side, in periods, of the windows :func:`grid_loss` compares phases in (16 px at x4)."""
+
+
+def grid_loss(sr: Tensor, ref: Tensor, period: int, cells: int = GRID_CELLS) -> Tensor:
     """How far the residual ``sr - ref`` differs between the ``period**2`` phases of the upsampling grid.
 
-    A pixel-shuffle network that draws a dotted grid adds the same small offset to every output pixel
-    of one phase ``(y mod p, x mod p)``: averaged over the batch and the image, the residual of each
-    phase differs from the others. The loss is the mean absolute deviation of the ``p**2`` phase means
-    (per channel) from their average; natural content cancels (it is in ``ref`` too), and the batch
-    mean keeps the sampling noise of a single crop (about 0.35/255 on 192-px crops) below the grid
-    this is meant to catch (a perceptual term's grid, periodic ratio 400-700: about 2/255).
+    A pixel-shuffle network that draws a dotted grid adds an offset to the output pixels of one
+    phase ``(y mod p, x mod p)`` that the others do not get, with a size and sign that may follow
+    the content (a perceptual term's grid does: its batch mean is near 0). So the phases are
+    compared locally: in every window of ``cells x cells`` periods, the mean residual of each phase
+    minus the mean of all phases there; the loss is the mean square of that deviation (per channel,
+    window and image), the residual's energy at the period-``p`` frequencies, which a teacher
+    without a grid does not have. Natural content cancels (it is in ``ref`` too). Squared, so the
+    honest error of a small window (its noise) adds a constant and the push against a grid of
+    amplitude ``a`` is ``2a`` however noisy the residual; the values are small (a 2-level dot every
+    4 px: 3.6e-6), hence weights in the hundreds.
 
     Args:
-        sr: network output, ``(B, C, H, W)``; cropped (bottom/right) to a multiple of ``period``.
+        sr: network output, ``(B, C, H, W)``; cropped (bottom/right) to whole windows.
         ref: what ``sr`` should look like (the pixel target or a teacher's output), same shape.
         period: the upsampling period (the model's scale), >= 2.
+        cells: window side in periods (at most the image's; then one window).
 
     Returns:
-        A scalar tensor, 0 when every phase has the same mean residual.
+        A scalar tensor, 0 when every phase has the same mean residual in every window.
 
-    >>> sr = torch.zeros(1, 1, 8, 8); sr[..., ::2, ::2] = 0.4  # a dot every 2 px
+    >>> sr = torch.zeros(1, 1, 8, 8); sr[..., ::2, ::2] = 0.4  # a dot every 2 px: deviations .3, -.1 x 3
     >>> round(grid_loss(sr, torch.zeros_like(sr), 2).item(), 4)
-    0.15
+    0.03
     """
     if period < 2:
         raise ValueError(f"grid_loss: period must be >= 2, got {period}")
     b, c, h, w = sr.shape
-    h, w = h // period * period, w // period * period
+    k = max(1, min(cells, h // period, w // period))
+    h, w = h // (period * k) * period * k, w // (period * k) * period * k
     r = (sr[..., :h, :w] - ref[..., :h, :w]).reshape(b, c, h // period, period, w // period, period)
-    phases = r.mean(dim=(0, 2, 4))  # (C, p, p): the batch- and image-mean residual of each phase
-    return (phases - phases.mean(dim=(1, 2), keepdim=True)).abs().mean()
+    r = r.permute(0, 1, 3, 5, 2, 4).reshape(b, c * period * period, h // period, w // period)
+    phases = F.avg_pool2d(r, k).view(b, c, period * period, -1)  # (B, C, p*p, windows)
+    return (phases - phases.mean(dim=2, keepdim=True)).square().mean()
 
 
 # ---------------------------------------------------------------- perceptual
@@ -130,10 +141,19 @@ class PerceptualLoss(nn.Module):
         features: a torchvision-layout VGG ``features`` (e.g. :func:`gensr.metrics.backbones.vgg16_features`).
         layers: layer name (see :func:`vgg_layer_names`) -> weight, e.g. ``{"conv5_3": 1.0}``.
         criterion: ``"l1"`` or ``"mse"``.
+        blind_period: 0, or the upsampling period ``p``: both images are first averaged over ``p x p``
+            pixels (stride 1), a filter whose response is exactly 0 at the frequencies of a
+            period-``p`` grid, so the term can neither see such a grid nor ask the network for one
+            (its gradient has no energy there). Finer detail above the period still counts.
     """
 
-    def __init__(self, features: nn.Sequential, layers: dict[str, float], criterion: str = "l1") -> None:
+    def __init__(
+        self, features: nn.Sequential, layers: dict[str, float], criterion: str = "l1", blind_period: int = 0
+    ) -> None:
         super().__init__()
+        if blind_period < 0 or blind_period == 1:
+            raise ValueError(f"blind_period must be 0 or >= 2, got {blind_period}")
+        self.blind_period = blind_period
         names = vgg_layer_names(features)
         unknown = [n for n in layers if n not in names]
         if unknown:
@@ -158,6 +178,9 @@ class PerceptualLoss(nn.Module):
         return super().train(False)
 
     def _features(self, x: Tensor) -> dict[int, Tensor]:
+        p = self.blind_period
+        if p:  # (B, 3, H, W) -> (B, 3, H - p + 1, W - p + 1): a p x p box, zero at period p
+            x = F.avg_pool2d(x, p, stride=1)
         h = (x - self.mean) / self.std
         out = {}
         for i, m in enumerate(self.vgg):
