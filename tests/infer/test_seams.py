@@ -114,13 +114,18 @@ def test_measured_overlap_is_the_smallest_that_reaches_the_target() -> None:
     net = Pooled(reach=20, strength=1.0)  # sees 20 px each way: 8 px of overlap is not enough, 16 is
     geom = geometry_of(net)
     found = measure_overlap(net, geom, device=CPU, dtype=torch.float32, target=100.0)
-    assert [ov for ov, _ in found.trials] == [8, 16]  # stops at the first within the target
-    assert found.trials[0][1] < 100.0 <= found.trials[1][1]
-    assert found.overlap == 16 and found.db == found.trials[1][1] and found.probe == 208
+    assert [(ov, b) for ov, b, _ in found.trials] == [(8, 0), (8, 4), (16, 0), (16, 8)]  # cut and blended
+    assert max(db for *_, db in found.trials[:2]) < 100.0 <= found.db  # stops at the first within the target
+    assert (found.overlap, found.probe) == (
+        16,
+        256,
+    )  # two 128-px cores and found.db == max(db for *_, db in found.trials[2:])
     global_pool = measure_overlap(Pooled(), geom, device=CPU, dtype=torch.float32, target=100.0)
-    assert len(global_pool.trials) == 5  # every tile sees another mean: never within 100 dB; the best kept
-    assert global_pool.db == max(db for _, db in global_pool.trials) < 100.0
-    assert global_pool.overlap == max(global_pool.trials, key=lambda t: t[1])[0]
+    assert len(global_pool.trials) == 10  # every tile sees another mean: never within 100 dB; the best kept
+    assert global_pool.db == max(db for *_, db in global_pool.trials) < 100.0
+    best = max(global_pool.trials, key=lambda t: t[2])
+    assert (global_pool.overlap, global_pool.blend) == best[:2]
+    assert best[1] > 0  # on a window-wide mean, blending beats cutting
 
 
 def test_overlap_is_measured_once_per_model_and_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,11 +133,16 @@ def test_overlap_is_measured_once_per_model_and_used(tmp_path: Path, monkeypatch
     net, told = Pooled(reach=20, strength=1.0), []
     up = Upscaler(net, tile=40, notify=told.append)
     assert up.geometry.overlap == 32  # the default for a network that sees everything
-    assert up.plan(200, 200).overlap == 8 and up.plan(200, 200).blend == 4  # 8 px is within TARGET_DB
-    assert len(told) == 2 and "tile overlap 8 px" in told[1]
+    run = up.plan(200, 200)
+    found = measure_overlap(
+        Pooled(reach=20, strength=1.0), up.geometry, device=CPU, dtype=torch.float32, core=40
+    )
+    assert (run.overlap, run.blend) == (found.overlap, found.blend) and found.overlap < 32
+    assert len(told) == 2 and f"tile overlap {found.overlap} px" in told[1]
     again: list[str] = []
     same = Pooled(reach=20, strength=1.0)
-    assert chosen_overlap(same, up.geometry, device=CPU, dtype=torch.float32, notify=again.append) == 8
+    got = chosen_overlap(same, up.geometry, device=CPU, dtype=torch.float32, tile=40, notify=again.append)
+    assert got == (run.overlap, run.blend)
     assert again == []  # from <cache>/seams.json
     assert weights_digest(same) != weights_digest(Pooled(reach=3))
     assert Upscaler(net, tile=40, overlap=4).plan(200, 200).overlap == 4  # the user's overlap wins

@@ -96,6 +96,7 @@ def make_plan(
     dtype: torch.dtype,
     bands: bool = False,
     notify: Callable[[str], None] | None = None,
+    blend: int | None = None,
 ) -> Plan:
     """The :class:`Plan` for an ``h`` x ``w`` input: tile, window, overlap, batch and band rows.
 
@@ -113,8 +114,8 @@ def make_plan(
             image, or 0, is one piece. Without ``bands`` a band is a row of windows.
         notify: told (one line) when tile windows are timed for this machine, once.
 
-    A network that is not :attr:`~gensr.infer.geometry.Geometry.local` gets its seams blended over half
-    the overlap each side (:attr:`Plan.blend`).
+    ``blend`` (:attr:`Plan.blend`): None = 0 for a :attr:`~gensr.infer.geometry.Geometry.local`
+    network, else half the overlap (its seams are blended).
     """
     m, ov = geom.size_multiple, geom.grid_overlap(overlap)
     hp, wp = geom.padded(h, w)
@@ -139,7 +140,8 @@ def make_plan(
     window = max(window, -(-geom.min_size // geom.align) * geom.align)
     if batch is None:
         batch = 1 if device.type == "cpu" else gpu_batch(net, geom, window, device=device, dtype=dtype)
-    blend = 0 if geom.local else ov // 2
+    if blend is None:
+        blend = 0 if geom.local else ov // 2
     return Plan(tile=tile, window=window, overlap=ov, batch=max(1, batch), band_rows=rows, blend=blend)
 
 

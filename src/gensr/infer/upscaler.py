@@ -80,17 +80,17 @@ class Upscaler:
             alpha,
         )
         self.batch, self.notify = batch, notify
-        self._measured: int | None = None  # the overlap measured for a non-local network
+        self._measured: dict[int, tuple[int, int]] = {}  # tile -> (overlap, blend), non-local networks
         prepare_net(net, self.device, self.dtype)
 
     def plan(self, h: int, w: int, *, bands: bool = False) -> Plan:
         """How an ``h`` x ``w`` input is run: :func:`gensr.infer.tuning.make_plan` with these settings.
 
-        A non-local network cut into tiles gets the overlap measured for it
-        (:func:`gensr.infer.seams.chosen_overlap`, once) unless one was given.
+        A non-local network cut into tiles gets the overlap and blend measured for it
+        (:func:`gensr.infer.seams.chosen_overlap`, once) unless an overlap was given.
         """
 
-        def at(overlap: int | None) -> Plan:
+        def at(overlap: int | None, blend: int | None = None) -> Plan:
             return make_plan(
                 self.net,
                 self.geometry,
@@ -103,16 +103,22 @@ class Upscaler:
                 dtype=self.dtype,
                 bands=bands,
                 notify=self.notify,
+                blend=blend,
             )
 
         run = at(self.overlap)
         if self.geometry.local or self.overlap is not None or run.window >= max(self.geometry.padded(h, w)):
             return run  # exact tiles, the user's overlap, or one piece
-        if self._measured is None:
-            self._measured = chosen_overlap(
-                self.net, self.geometry, device=self.device, dtype=self.dtype, notify=self.notify
+        if run.tile not in self._measured:
+            self._measured[run.tile] = chosen_overlap(
+                self.net,
+                self.geometry,
+                device=self.device,
+                dtype=self.dtype,
+                tile=run.tile,
+                notify=self.notify,
             )
-        return at(self._measured)
+        return at(*self._measured[run.tile])
 
     def upscale_tensor(self, lr: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> (B, 3, H*s, W*s) in [0, 1], on the CPU."""
