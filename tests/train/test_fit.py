@@ -3,6 +3,7 @@ SIGTERM + --resume reproduces the uninterrupted loss log bit for bit, non-finite
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 from pathlib import Path
@@ -28,6 +29,7 @@ TINY_G = {
     "srresnet": "{num_feat: 8, num_block: 1}",
     "rrdbnet": "{num_feat: 8, num_block: 1, num_grow_ch: 4}",
     "compact": "{num_feat: 8, num_conv: 2}",
+    "spandrel": "{architecture: SPAN, feature_channels: 8}",
 }
 
 
@@ -384,3 +386,136 @@ def test_samples_are_split_into_train_and_held_out() -> None:
     assert [p.stem for p in val] == list(SAMPLE_VAL) and len(train) == 7
     assert not {p.stem for p in train} & set(SAMPLE_VAL)
     assert all(p.is_file() for p in train + val)
+
+
+# ---------------------------------------------------------------- spandrel architectures
+
+
+def span_config(photos: tuple[Path, Path], *extra: str) -> TrainConfig:
+    """The Real-ESRGAN recipe (pixel, perceptual and GAN terms, realistic degradation, EMA, a stage
+    boundary at 1) with a tiny SPAN of spandrel's as G."""
+    return tiny(
+        "realesrgan",
+        photos,
+        "model.arch=spandrel",
+        f"model.hparams={TINY_G['spandrel']}",
+        "train.iters=3",
+        "val.every=2",
+        "train.ckpt_every=100",
+        *extra,
+    )
+
+
+needs_spandrel = pytest.mark.skipif(
+    importlib.util.find_spec("spandrel") is None, reason="spandrel not installed"
+)
+
+
+@needs_spandrel
+def test_spandrel_span_trains_resumes_releases_and_loads_back(
+    photos: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dataclasses import replace
+
+    from gensr.archs.spandrel import trainable_hparams
+    from gensr.imageio import read_image
+    from gensr.models import load_model
+
+    cfg = span_config(photos)
+    cfg_file = tmp_path / "span.yaml"
+    cfg_file.write_text(dump_config(cfg))
+    whole, piece = tmp_path / "whole", tmp_path / "piece"
+    assert main(["train", "--config", str(cfg_file), "--run-dir", str(whole)]) == 0
+    records = losses(whole)
+    assert [r["stage"] for r in records] == [1, 2, 2, 2] and {"g/percep", "g/adv", "d/real"} <= set(
+        records[-1]
+    )
+    assert (
+        len([r for r in read_log(whole / "log.jsonl") if "val/psnr_y" in r]) == 2
+    )  # iteration 2 and the end
+    first = fit(replace(cfg, train=replace(cfg.train, stop_after=2)), piece)
+    assert first.interrupted and main(["train", "--resume", str(piece)]) == 0
+    assert losses(piece) == losses(whole)  # the checkpoint holds all of SPAN's state
+
+    out = tmp_path / "span.safetensors"
+    assert main(["release", str(whole), "-o", str(out)]) == 0
+    net, info = load_model(out)  # through the path of any third-party SPAN file
+    assert info.arch == "spandrel" and info.hparams == {"architecture": "SPAN", "scale": 4}
+    assert trainable_hparams(net) == {"architecture": "SPAN", "scale": 4, "feature_channels": 8, "norm": True}
+    state = load_checkpoint(list_checkpoints(whole)[-1][1])
+    ema = build_generator("spandrel", {**cfg.model.hparams, "scale": 4})
+    ema.load_state_dict(state["ema"])
+    lr = read_image(photos[1] / "r.png").rgb[..., :16, :16]
+    with torch.no_grad():
+        assert torch.allclose(net(lr), ema.eval()(lr), atol=1e-5)
+
+    up = tmp_path / "up.png"
+    argv = ["upscale", str(photos[1] / "r.png"), "-o", str(up), "--model", str(out), "--precision", "fp32"]
+    assert main(argv) == 0
+    with torch.no_grad():
+        want = net(read_image(photos[1] / "r.png").rgb).clamp(0, 1)
+    assert (read_image(up).rgb - want).abs().max() <= 1 / 255 + 1e-6  # 8-bit rounding apart
+    monkeypatch.setenv("GENSR_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "models").mkdir(parents=True)
+    out.rename(tmp_path / "cache" / "models" / "my-span.safetensors")
+    capsys.readouterr()
+    assert main(["models"]) == 0
+    row = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("my-span "))
+    assert "SPAN (spandrel)" in row and "x4" in row, row
+    argv = ["eval", "--data", str(photos[1]), "--scale", "4", "--model", "my-span", "--no-lpips"]
+    assert main([*argv, "--json", str(tmp_path / "e.json")]) == 0
+    import json
+
+    score = json.loads((tmp_path / "e.json").read_text())["methods"]["my-span"]["mean"]["psnr_y"]
+    assert np.isfinite(score)
+
+
+@needs_spandrel
+def test_training_starts_from_a_spandrel_file_or_says_why_not(
+    photos: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from gensr.models import load_model
+    from gensr.models.spandrel_import import import_spandrel
+    from gensr.train.config import ConfigError
+    from gensr.train.setup import generator_from_config
+
+    torch.manual_seed(3)
+    span = build_generator(
+        "spandrel", {"architecture": "SPAN", "scale": 4, "feature_channels": 8, "norm": False}
+    )
+    torch.save(span.weights(), tmp_path / "span.pth")  # a community file as spandrel users share it
+    cfg = span_config(
+        photos, "model.arch=''", "model.hparams={}", f"train.pretrained={tmp_path / 'span.pth'}"
+    )
+    cfg, g = generator_from_config(cfg, True)
+    assert cfg.model.arch == "spandrel" and cfg.model.hparams == {
+        "architecture": "SPAN", "feature_channels": 8, "norm": False
+    }  # fmt: skip
+    file_net, _ = load_model(tmp_path / "span.pth")
+    assert all(torch.equal(v, file_net.state_dict()[k]) for k, v in g.state_dict().items())
+    with pytest.raises(ConfigError, match=r"differs from model \(spandrel; feature_channels\)"):
+        generator_from_config(
+            span_config(
+                photos,
+                "model.hparams={architecture: SPAN, feature_channels: 16, norm: false}",
+                f"train.pretrained={tmp_path / 'span.pth'}",
+            ),
+            True,
+        )
+
+    import_spandrel()
+    from spandrel.architectures.SwiftSRGAN import SwiftSRGAN
+
+    torch.save(
+        SwiftSRGAN(num_channels=8, num_blocks=1, upscale_factor=4).state_dict(), tmp_path / "swift.pth"
+    )
+    cfg = span_config(
+        photos, "model.arch=''", "model.hparams={}", f"train.pretrained={tmp_path / 'swift.pth'}"
+    )
+    with pytest.raises(ConfigError) as e:
+        generator_from_config(cfg, False)
+    why = "a SwiftSRGAN model; gensr trains PLKSR, RealPLKSR, SPAN of spandrel's"
+    assert str(e.value) == f"train.pretrained: {tmp_path / 'swift.pth'}: {why}"

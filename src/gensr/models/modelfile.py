@@ -74,7 +74,10 @@ def save_model(
     dtype = torch.float32 if dtype is None else dtype
     spandrel = getattr(net, "architecture", None) is not None and hasattr(net, "weights")
     arch = SPANDREL if spandrel else arch_name(net)  # a SpandrelNet stores spandrel's own state dict
-    hparams: dict[str, Any] = dict(net.hparams)  # type: ignore[arg-type]
+    if spandrel:  # spandrel detects everything else from the weights
+        hparams: dict[str, Any] = {"architecture": net.architecture, "scale": int(net.scale)}  # type: ignore[dict-item]
+    else:
+        hparams = dict(net.hparams)  # type: ignore[arg-type]
     state = net.weights() if spandrel else net.state_dict()  # type: ignore[operator]
     tensors = {
         k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()

@@ -26,7 +26,7 @@ from torch.overrides import TorchFunctionMode
 from gensr.base.tensors import pad_reflect
 from gensr.models.spandrel_import import import_spandrel
 
-__all__ = ["ARCHS", "SUPPORTED_PURPOSES", "ArchFacts", "SpandrelNet", "build_spandrel"]
+__all__ = ["ARCHS", "SUPPORTED_PURPOSES", "ArchFacts", "SpandrelNet", "build_spandrel", "describe"]
 
 SUPPORTED_PURPOSES = ("SR", "Restoration")
 """spandrel purposes gensr runs: single-image super-resolution and restoration (x1)."""
@@ -196,6 +196,17 @@ def build_spandrel(state: Mapping[str, Tensor], *, max_params: int) -> SpandrelN
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise ValueError(f"tensor {k} holds NaN or infinity")
     return SpandrelNet(d).float().eval()
+
+
+def describe(state: Mapping[str, Tensor]) -> Any:
+    """spandrel's model descriptor of ``state`` (detected, then built with these weights), unchecked: for
+    state dicts gensr made itself (:class:`gensr.archs.spandrel.SpandrelArch`), not for files.
+
+    Raises:
+        ValueError: spandrel detects no architecture, or the weights do not fit the one it detects.
+    """
+    spandrel = import_spandrel()
+    return _load(_detect(spandrel, state), state)
 
 
 def _conv_radius(model: nn.Module) -> int:

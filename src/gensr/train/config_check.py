@@ -26,7 +26,7 @@ _LAYER = re.compile(r"^(conv|relu)[1-5]_[1-4]$|^pool[1-5]$")
 
 def check_config(cfg: TrainConfig) -> None:
     """Cross-field checks; raises :class:`ConfigError` naming the key."""
-    from gensr.archs import DISCRIMINATORS, GENERATORS
+    from gensr.archs import DISCRIMINATORS, TRAINABLE
 
     if cfg.scale < 1:
         raise ConfigError(f"scale: must be >= 1, got {cfg.scale}")
@@ -34,7 +34,8 @@ def check_config(cfg: TrainConfig) -> None:
         if getattr(cfg.degradation, kind).scale != cfg.scale:
             raise ConfigError(f"degradation.{kind}.scale: must equal scale ({cfg.scale})")
     if cfg.model.arch:
-        _check_hparams("model", GENERATORS, cfg.model.arch, cfg.model.hparams, forbid=("scale",))
+        model = cfg.model
+        _check_hparams("model", TRAINABLE, model.arch, model.hparams, forbid=("scale",), scale=cfg.scale)
     elif not cfg.train.pretrained:
         raise ConfigError(
             "model.arch: empty, which needs train.pretrained (a gensr model file) to take it from"
@@ -123,7 +124,12 @@ def _check_distill(cfg: TrainConfig) -> None:
 
 
 def _check_hparams(
-    section: str, table: dict[str, type], arch: str, hparams: dict[str, Any], forbid: tuple[str, ...] = ()
+    section: str,
+    table: dict[str, type],
+    arch: str,
+    hparams: dict[str, Any],
+    forbid: tuple[str, ...] = (),
+    scale: int = 0,
 ) -> None:
     if arch not in table:
         close = difflib.get_close_matches(arch, list(table), n=1)
@@ -131,6 +137,15 @@ def _check_hparams(
         raise ConfigError(
             f"{section}.arch: unknown architecture {arch!r}{hint}; known: {', '.join(sorted(table))}"
         )
+    from gensr.archs.spandrel import SpandrelArch
+    from gensr.archs.spandrel import check_hparams as check_spandrel
+
+    if table[arch] is SpandrelArch:  # spandrel's keywords: its own table, not a gensr signature
+        try:
+            check_spandrel(hparams, scale)
+        except ValueError as e:
+            raise ConfigError(f"{section}.hparams.{e}") from None
+        return
     init = inspect.unwrap(table[arch].__init__)  # type: ignore[misc]
     hints = typing.get_type_hints(init)
     params = [p for p in inspect.signature(init).parameters if p != "self"]

@@ -166,7 +166,9 @@ def vgg_features(vgg_file: str) -> nn.Sequential:
 
 def generator_from_config(cfg: TrainConfig, load_weights: bool) -> tuple[TrainConfig, nn.Module]:
     """G from ``model`` (and ``train.pretrained``); with an empty ``model.arch`` the file's arch is used."""
+    from gensr.archs.spandrel import trainable_hparams
     from gensr.models import ModelFileError, load_model, read_model_info, resolve_model
+    from gensr.models.modelfile import SPANDREL
 
     info = net = None
     if cfg.train.pretrained:
@@ -174,10 +176,16 @@ def generator_from_config(cfg: TrainConfig, load_weights: bool) -> tuple[TrainCo
         try:
             path = resolve_model(path)  # a file, a built-in name or a name in the user model cache
             info = read_model_info(path)
-            if load_weights:
+            if load_weights or info.arch == SPANDREL:  # a spandrel file's hyperparameters are in its weights
                 net, info = load_model(path)
         except ModelFileError as e:
             raise ConfigError(f"train.pretrained: {e}") from None
+        if info.arch == SPANDREL:
+            try:
+                info = replace(info, hparams=trainable_hparams(net))  # type: ignore[arg-type]
+            except ValueError as e:
+                raise ConfigError(f"train.pretrained: {path}: {e}") from None
+            net = net if load_weights else None
         if info.scale != cfg.scale:
             raise ConfigError(f"train.pretrained: {path} upscales x{info.scale}, but scale is {cfg.scale}")
         if not cfg.model.arch:
@@ -185,7 +193,7 @@ def generator_from_config(cfg: TrainConfig, load_weights: bool) -> tuple[TrainCo
             cfg = replace(cfg, model=ModelConfig(arch=info.arch, hparams=hp))
     try:
         g = build_generator(cfg.model.arch, {**cfg.model.hparams, "scale": cfg.scale})
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, ImportError) as e:  # ImportError: spandrel is not installed
         raise ConfigError(
             f"model: {cfg.model.arch} {cfg.model.hparams} with scale {cfg.scale}: {e}"
         ) from None
