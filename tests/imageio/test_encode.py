@@ -173,3 +173,22 @@ def test_paeth_filter_matches_the_png_definition() -> None:
                 assert got[y, 1 + i] == (full[y + 1, i] - pred) % 256
         assert (got[:, 0] == 4).all()
         assert (encode.paeth_filter(rows, bpp)[1:] == got[1:]).all()  # only the first row sees prev
+
+
+def test_jpeg_of_pure_noise_is_written(tmp_path: Path) -> None:
+    """Pillow sizes an optimised JPEG's buffer at 2 bytes a pixel; noise at quality 95, 4:4:4 needs more
+    ("broken data stream when writing image file"): the picture is written unoptimised instead."""
+    a = noisy(256, 256, 3, 8)
+    out = tmp_path / "noise.jpg"
+    write_image(out, Image(rgb=torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255))
+    assert out.stat().st_size > 2 * 256 * 256  # more than Pillow's optimised buffer
+    with PILImage.open(out) as im:
+        assert im.format == "JPEG" and im.size == (256, 256)
+        got = np.asarray(im.convert("RGB"), dtype=np.float64)
+    assert np.abs(got - a).mean() < 12  # quality 95 on noise: a JPEG of this picture, not another
+    f = io.BytesIO(b"head")  # the encoder writes from where the stream is, and only one picture
+    f.seek(4)
+    enc = encode.open_encoder(f, "JPEG", width=256, height=256, channels=3, bits=8, quality=95)
+    enc.write(a)
+    enc.close()
+    assert f.getvalue() == b"head" + out.read_bytes()

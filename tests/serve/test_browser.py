@@ -8,6 +8,7 @@ screenshot.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import shutil
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image as PILImage
 
 from gensr.serve.jobs import ModelEntry
@@ -219,6 +221,40 @@ def test_page_with_a_token_on_a_network_address(
             f"/v1/jobs/{item['job']}/result",
         )
         assert PILImage.open(io.BytesIO(bytes(data))).size == (256, 256)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("spandrel") is None, reason="spandrel not installed")
+def test_page_offers_and_runs_a_community_model(
+    driver: Any, server_factory: Any, builtin_model: ModelEntry, photo_path: Path, tmp_path: Path
+) -> None:
+    """A SPAN file (spandrel's architecture, small random weights) in the menu, named as such, and run."""
+    from gensr.models import read_model_info
+    from gensr.models.spandrel_import import import_spandrel
+
+    import_spandrel()  # spandrel as gensr imports it (a stand-in where torchvision cannot be imported)
+    from spandrel.architectures.SPAN import SPAN
+
+    torch.manual_seed(0)
+    path = tmp_path / "4x-span-test.pth"
+    torch.save(SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=4).state_dict(), path)
+    info = read_model_info(path)
+    entry = ModelEntry(name="4x-span-test", path=path, scale=info.scale, arch=info.label)
+    with server_factory([builtin_model, entry], tile=64) as running:
+        open_page(driver, running.url)
+        options = driver.execute_script(
+            "return [...document.querySelectorAll('#model option')].map(o => o.textContent)"
+        )
+        assert options == ["gensr-x4 (compact, ×4)", "4x-span-test (SPAN (spandrel), ×4)"]
+        driver.execute_script(
+            "const s = document.querySelector('#model'); s.value = '4x-span-test';"
+            "s.dispatchEvent(new Event('change'))"
+        )
+        choose_files(driver, photo_path)
+        wait(driver, "document.querySelector('#list li[data-state=done], #list li[data-state=failed]') !== null")
+        [item] = items(driver)
+        assert item["state"] == "done", item["status"]
+        assert item["meta"] == "64×64 → 256×256 · 4x-span-test", item
+        driver.execute_script("localStorage.clear()")
 
 
 @pytest.mark.skipif(

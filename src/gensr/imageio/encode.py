@@ -348,5 +348,16 @@ class PillowEncoder:
         del part
         self._pixels = np.empty((0, r.width, r.channels), np.uint8)
         self._map.close()
-        im.save(self._f, format=self._fmt, **self._kw)
+        start = self._f.tell()
+        try:
+            im.save(self._f, format=self._fmt, **self._kw)
+        except OSError:
+            # an optimised JPEG is written from one buffer Pillow sizes at 2 bytes a pixel (quality >= 95);
+            # a picture of fine noise at 4:4:4 needs more ("broken data stream"): write it unoptimised,
+            # which libjpeg flushes as it goes
+            if not self._kw.get("optimize"):
+                raise
+            self._f.seek(start)
+            self._f.truncate()
+            im.save(self._f, format=self._fmt, **{**self._kw, "optimize": False})
         im.close()

@@ -53,7 +53,7 @@ async function loadModels() {
     for (const m of models.models) {
       const opt = document.createElement("option");
       opt.value = m.name;
-      opt.textContent = `${m.name} (×${m.scale})`;
+      opt.textContent = `${m.name} (${m.arch}, ×${m.scale})`;
       select.append(opt);
     }
     const saved = localStorage.getItem("gensr.model");
