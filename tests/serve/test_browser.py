@@ -250,7 +250,7 @@ def test_page_offers_and_runs_a_community_model(
             "s.dispatchEvent(new Event('change'))"
         )
         choose_files(driver, photo_path)
-        wait(driver, "document.querySelector('#list li[data-state=done], #list li[data-state=failed]') !== null")
+        wait(driver, "document.querySelector('#list li:is([data-state=done], [data-state=failed])') !== null")
         [item] = items(driver)
         assert item["state"] == "done", item["status"]
         assert item["meta"] == "64×64 → 256×256 · 4x-span-test", item
