@@ -126,13 +126,43 @@ def test_gensr_own_layouts_stay_gensr_modules(tmp_path: Path) -> None:
 def test_export_refuses_architectures_not_known_to_export(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, pth, _ = _files(CASES[0], tmp_path)  # SPAN: torch.export crashed on it
+    swinir = next(c for c in CASES if c.arch == "SwinIR")  # its graph fixes the window reshapes
+    _, pth, _ = _files(swinir, tmp_path)
     assert main(["export", str(pth), "-o", str(tmp_path / "x.onnx")]) == 1
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "SPAN" in err and "not offered" in err, err
+    assert "\n" not in err and "SwinIR" in err and "not offered" in err, err
     assert main(["export", str(pth), "-o", str(tmp_path / "x.param")]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "x.param" in err, err
+
+
+def test_span_exports_to_onnx_with_its_conv3xc_folded(tmp_path: Path) -> None:
+    pytest.importorskip("onnxscript")
+    pytest.importorskip("onnxruntime")
+    from gensr.infer.engines import OnnxNet
+
+    _, pth, _ = _files(CASES[0], tmp_path)  # SPAN: torch.export crashed while Conv3XC re-parameterised itself
+    assert main(["export", str(pth), "-o", str(tmp_path / "x.onnx")]) == 0
+    net, _ = load_model(pth)
+    x = torch.rand(1, 3, 13, 11)
+    with torch.no_grad():
+        assert rgb_psnr(OnnxNet(tmp_path / "x.onnx", threads=1)(x).clamp(0, 1), net(x).clamp(0, 1)) >= 100
+
+    def conv3xc(m: torch.nn.Module) -> int:
+        return sum(type(c).__name__ == "Conv3XC" for c in m.modules())
+
+    assert conv3xc(net.for_export()) == 0 and conv3xc(net) == 20  # folded in a copy
+
+
+def test_the_docs_say_which_architectures_export_to_onnx() -> None:
+    from gensr.models.spandrel_net import ARCHS
+
+    docs = (Path(__file__).parents[2] / "docs" / "spandrel.md").read_text(encoding="utf-8")
+    rows = {
+        r.split("|")[1].strip(): r.split("|")[-2].strip() for r in docs.splitlines() if r.startswith("| ")
+    }
+    for case in CASES:
+        assert rows[case.arch].startswith("yes") == ARCHS[case.arch].onnx, case.arch
 
 
 def test_eval_compares_third_party_files_with_the_built_ins(

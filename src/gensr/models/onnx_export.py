@@ -30,6 +30,7 @@ from torch import nn
 
 from gensr.archs import arch_name
 from gensr.base.atomic import atomic_write
+from gensr.models.spandrel_net import SpandrelNet
 
 OPSET = 18
 """ONNX opset of exported files (onnxruntime >= 1.14 runs it)."""
@@ -100,6 +101,8 @@ def export_onnx(net: nn.Module, path: str | Path, *, opset: int = OPSET) -> Onnx
         )
     onnx = _require_exporter()
     net = net.float().cpu().eval()
+    if isinstance(net, SpandrelNet):
+        net = net.for_export()
     m = int(net.size_multiple)
     example = torch.rand(1, int(net.hparams.get("num_in_ch", 3)), 16 * m, 16 * m)  # spandrel's: RGB
     dims: list[Any] = [torch.export.Dim(d, min=1) for d in ("h", "w")]

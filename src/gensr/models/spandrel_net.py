@@ -15,6 +15,7 @@ strictly, so every parameter of the real network is a tensor of the file.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,52 +44,53 @@ class ArchFacts:
     """Why gensr does not run it (empty: it does)."""
     onnx: bool = False
     """``gensr export --format onnx`` offers it: its graph exported and ran in onnxruntime with the same
-    output (checked on a small instance; docs/spandrel.md). Others are refused with one line: SPAN's export
-    crashed torch 2.13's ``torch.export`` (a segfault), SwinIR's graph fixed its window reshapes to the
-    example's size."""
+    output at two sizes other than the export's example (checked on a small instance by
+    ``benchmarks/spandrel_onnx.py``; docs/spandrel.md). Others are refused with one line: their graphs fix
+    window reshapes or the input size to the example's, or ``torch.export`` fails on them."""
 
 
 ARCHS: dict[str, ArchFacts] = {
     # convolution only: exact tiles
     "Compact": ArchFacts(local=True),
-    "ESRGAN": ArchFacts(local=True),
-    "SwiftSRGAN": ArchFacts(local=True),
-    "SPAN": ArchFacts(local=True),
+    "ESRGAN": ArchFacts(local=True, onnx=True),
+    "SwiftSRGAN": ArchFacts(local=True, onnx=True),
+    "SPAN": ArchFacts(local=True, onnx=True),
     "PLKSR": ArchFacts(local=True, onnx=True),
-    "RealPLKSR": ArchFacts(local=False),  # spandrel's id is PLKSR; its GroupNorm sees the whole tile
-    "MoSR": ArchFacts(local=True),
-    "DnCNN": ArchFacts(local=True),
+    # RealPLKSR: spandrel's id is PLKSR; its GroupNorm sees the whole tile
+    "RealPLKSR": ArchFacts(local=False, onnx=True),
+    "MoSR": ArchFacts(local=True, onnx=True),
+    "DnCNN": ArchFacts(local=True, onnx=True),
     # attention over windows, pooling or normalisation over the image: context beyond any tile
     "ATD": ArchFacts(local=False),
     "CRAFT": ArchFacts(local=False),
-    "DAT": ArchFacts(local=False),
+    "DAT": ArchFacts(local=False, onnx=True),
     "DCTLSA": ArchFacts(local=False),
-    "DITN": ArchFacts(local=False),
-    "DRCT": ArchFacts(local=False),
+    "DITN": ArchFacts(local=False, onnx=True),
+    "DRCT": ArchFacts(local=False, onnx=True),
     "FDAT": ArchFacts(local=False),
     "GRL": ArchFacts(local=False),
     "HAT": ArchFacts(local=False),
     "IPT": ArchFacts(local=False),
     "MMRealSR": ArchFacts(local=False),
-    "MoESR": ArchFacts(local=False),
+    "MoESR": ArchFacts(local=False, onnx=True),
     "OmniSR": ArchFacts(local=False),
-    "RCAN": ArchFacts(local=False),
-    "RealCUGAN": ArchFacts(local=False),
+    "RCAN": ArchFacts(local=False, onnx=True),
+    "RealCUGAN": ArchFacts(local=False, onnx=True),
     "RGT": ArchFacts(local=False),
-    "SAFMN": ArchFacts(local=False),
+    "SAFMN": ArchFacts(local=False, onnx=True),
     "SeemoRe": ArchFacts(local=False),
     "Swin2SR": ArchFacts(local=False),
     "SwinIR": ArchFacts(local=False),
     "AuraSR": ArchFacts(local=False),
-    "DRUNet": ArchFacts(local=False),
+    "DRUNet": ArchFacts(local=False, onnx=True),
     "FBCNN": ArchFacts(local=False),
-    "FFTformer": ArchFacts(local=False),
+    "FFTformer": ArchFacts(local=False, onnx=True),
     "HVICIDNet": ArchFacts(local=False),
     "KBNet": ArchFacts(local=False),
-    "MixDehazeNet": ArchFacts(local=False),
-    "NAFNet": ArchFacts(local=False),
-    "RetinexFormer": ArchFacts(local=False),
-    "SAFMNBCIE": ArchFacts(local=False),
+    "MixDehazeNet": ArchFacts(local=False, onnx=True),
+    "NAFNet": ArchFacts(local=False, onnx=True),
+    "RetinexFormer": ArchFacts(local=False, onnx=True),
+    "SAFMNBCIE": ArchFacts(local=False, onnx=True),
     "SCUNet": ArchFacts(local=False),
     "Uformer": ArchFacts(local=False),
     # other purposes
@@ -157,6 +159,14 @@ class SpandrelNet(nn.Module):
         """The state dict as a file stores it (spandrel's keys)."""
         return self.model.state_dict()
 
+    def for_export(self) -> SpandrelNet:
+        """A copy in eval mode to trace for export, the same function: SPAN's ``Conv3XC`` layers, which
+        re-parameterise their training branches into ``eval_conv`` on every call (weights assigned inside
+        ``forward``: torch.export crashed on it, a segfault in torch 2.13), replaced by that convolution."""
+        net = copy.deepcopy(self).eval()
+        _fold_conv3xc(net.model)
+        return net
+
 
 def build_spandrel(state: Mapping[str, Tensor], *, max_params: int) -> SpandrelNet:
     """Detect the architecture of ``state`` with spandrel and build it, bounded before allocating.
@@ -207,6 +217,17 @@ def describe(state: Mapping[str, Tensor]) -> Any:
     """
     spandrel = import_spandrel()
     return _load(_detect(spandrel, state), state)
+
+
+@torch.no_grad()
+def _fold_conv3xc(module: nn.Module) -> None:
+    for name, child in list(module.named_children()):
+        if type(child).__name__ == "Conv3XC":
+            child.update_params()  # type: ignore[operator]
+            conv = child.eval_conv
+            setattr(module, name, nn.Sequential(conv, nn.LeakyReLU(0.05)) if child.has_relu else conv)
+        else:
+            _fold_conv3xc(child)
 
 
 def _conv_radius(model: nn.Module) -> int:
