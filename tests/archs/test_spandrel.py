@@ -21,7 +21,11 @@ TINY: dict[str, dict[str, Any]] = {
     "SPAN": {"feature_channels": 8},
     "RealPLKSR": {"dim": 8, "n_blocks": 2, "kernel_size": 7},
     "PLKSR": {"dim": 8, "n_blocks": 2, "kernel_size": 7, "ccm_type": "DCCM"},
+    "MoSR": {"dim": 8, "n_block": 1},
+    "SwiftSRGAN": {"num_channels": 8, "num_blocks": 1},
+    "SAFMN": {"dim": 8, "n_blocks": 1},
 }
+CASES = [(name, scale) for name in sorted(TINY) for scale in ((2, 4) if name == "SwiftSRGAN" else (2, 3))]
 
 
 def test_every_trainable_architecture_has_a_tiny_setting() -> None:
@@ -30,8 +34,7 @@ def test_every_trainable_architecture_has_a_tiny_setting() -> None:
     assert set(TINY) == set(SPANDREL_TRAINABLE) and "spandrel" in TRAINABLE
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
-@pytest.mark.parametrize("scale", [2, 3])
+@pytest.mark.parametrize(("name", "scale"), CASES)
 def test_train_save_and_load_back_the_same_network(name: str, scale: int, tmp_path: Path) -> None:
     from gensr.archs.spandrel import trainable_hparams
 
@@ -50,7 +53,7 @@ def test_train_save_and_load_back_the_same_network(name: str, scale: int, tmp_pa
     save_model(tmp_path / "m.safetensors", net)
     back, info = load_model(tmp_path / "m.safetensors")
     assert info.arch == "spandrel" and info.hparams == {"architecture": back.architecture, "scale": scale}
-    assert type(back.model).__name__ == name and trainable_hparams(back) == net.hparams
+    assert type(back.model) is type(net.model) and trainable_hparams(back) == net.hparams
     x = torch.rand(1, 3, 12, 10)
     with torch.no_grad():
         assert torch.allclose(back(x), net.eval()(x), atol=1e-5)  # the file is the trained network
@@ -60,11 +63,12 @@ def test_train_save_and_load_back_the_same_network(name: str, scale: int, tmp_pa
         assert torch.equal(twin.eval()(x), net(x))
 
 
-def _config(hparams: object, **extra: Any) -> None:
-    from_dict({"scale": 4, "model": {"arch": "spandrel", "hparams": hparams}, **extra})
+def _config(hparams: dict[str, Any]) -> None:
+    scale = 3 if hparams.get("architecture") == "SwiftSRGAN" else 4
+    from_dict({"scale": scale, "model": {"arch": "spandrel", "hparams": hparams}})
 
 
-KNOWN = "trainable: PLKSR, RealPLKSR, SPAN"
+KNOWN = "trainable: MoSR, PLKSR, RealPLKSR, SAFMN, SPAN, SwiftSRGAN"
 SPAN_KEYS = "architecture, feature_channels, norm, upscale, num_in_ch, num_out_ch"
 WRONG: list[tuple[dict[str, Any], str]] = [
     ({"architecture": "SPANN"}, f"architecture: 'SPANN' is not a spandrel architecture gensr trains "
@@ -80,11 +84,14 @@ WRONG: list[tuple[dict[str, Any], str]] = [
     ({"architecture": "SPAN", "norm": "yes"}, "norm: expected bool, got 'yes'"),
     ({"architecture": "RealPLKSR", "kernel_size": 8}, "kernel_size: must be odd, got 8"),
     ({"architecture": "PLKSR", "ccm_type": "XCCM"}, "ccm_type: 'XCCM' is not one of CCM, ICCM, DCCM"),
+    ({"architecture": "SwiftSRGAN"}, "architecture: SwiftSRGAN upscales x2, x4, x8 only, not x3"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("hparams", "message"), WRONG)
-def test_wrong_hyperparameters_are_one_line_naming_what_is_accepted(hparams: object, message: str) -> None:
+def test_wrong_hyperparameters_are_one_line_naming_what_is_accepted(
+    hparams: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ConfigError) as e:
         _config(hparams)
     assert str(e.value) == f"model.hparams.{message}"

@@ -507,15 +507,14 @@ def test_training_starts_from_a_spandrel_file_or_says_why_not(
         )
 
     import_spandrel()
-    from spandrel.architectures.SwiftSRGAN import SwiftSRGAN
+    from spandrel.architectures.OmniSR import OmniSR
 
-    torch.save(
-        SwiftSRGAN(num_channels=8, num_blocks=1, upscale_factor=4).state_dict(), tmp_path / "swift.pth"
-    )
+    omni = OmniSR(num_feat=8, block_num=1, up_scale=4, window_size=4)
+    torch.save(omni.state_dict(), tmp_path / "omni.pth")
     cfg = span_config(
-        photos, "model.arch=''", "model.hparams={}", f"train.pretrained={tmp_path / 'swift.pth'}"
+        photos, "model.arch=''", "model.hparams={}", f"train.pretrained={tmp_path / 'omni.pth'}"
     )
     with pytest.raises(ConfigError) as e:
         generator_from_config(cfg, False)
-    why = "a SwiftSRGAN model; gensr trains PLKSR, RealPLKSR, SPAN of spandrel's"
-    assert str(e.value) == f"train.pretrained: {tmp_path / 'swift.pth'}: {why}"
+    why = "a OmniSR model; gensr trains MoSR, PLKSR, RealPLKSR, SAFMN, SPAN, SwiftSRGAN of spandrel's"
+    assert str(e.value) == f"train.pretrained: {tmp_path / 'omni.pth'}: {why}"

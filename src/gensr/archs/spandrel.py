@@ -17,6 +17,7 @@ a network spandrel would read back differently is refused before training starts
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,6 +73,16 @@ class Trainable:
     """Keywords gensr sets (3 channels in and out); a config may repeat them, with these values."""
     derived: tuple[str, ...] = ()
     """Parameter-name parts of weights computed from others (not trained; refreshed before saving)."""
+    unused: tuple[str, ...] = ()
+    """``fnmatch`` patterns of parameters the network holds but never uses (not trained: DDP wants every
+    trained weight to take part)."""
+    scales: tuple[int, ...] = ()
+    """The scales the network can have (empty: any)."""
+
+    def network_class(self) -> type[torch.nn.Module]:
+        """spandrel's class (imports spandrel, with gensr's torchvision stand-in where needed)."""
+        import_spandrel()
+        return getattr(importlib.import_module(f"spandrel.architectures.{self.module}"), self.cls)  # type: ignore[no-any-return]
 
 
 _CHANNELS = Param(int, 48, 1, 512)
@@ -115,6 +126,39 @@ TRAINABLE: dict[str, Trainable] = {
             "use_ea": Param(bool, True),
         },  # lk_type stays PLK: SparsePLK is not detectable, RectSparsePLK (an ablation) fails on odd sizes
     ),
+    "MoSR": Trainable(
+        "MoSR",
+        "MoSR",
+        "upscale",
+        {
+            "dim": Param(int, 64, 1, 512),
+            "n_block": Param(int, 24, 1, 128),
+            "kernel_size": Param(int, 7, 3, 63, odd=True),
+            "expansion_ratio": Param(float, 1.5, 0.25, 8.0),
+            "conv_ratio": Param(float, 1.0, 0.01, 1.0),
+            "upsampler": Param(str, "ps", choices=("ps", "dys", "gps")),
+        },
+        fixed={"in_ch": 3, "out_ch": 3},
+    ),
+    "SwiftSRGAN": Trainable(
+        "SwiftSRGAN",
+        "SwiftSRGAN",  # spandrel exports its Generator class under this name
+        "upscale_factor",
+        {"num_channels": Param(int, 64, 1, 512), "num_blocks": Param(int, 16, 1, 128)},
+        fixed={"in_channels": 3},
+        unused=("residual.*.block2.act.weight", "convblock.act.weight"),  # PReLUs of blocks built without one
+        scales=(2, 4, 8),
+    ),
+    "SAFMN": Trainable(
+        "SAFMN",
+        "SAFMN",
+        "upscaling_factor",
+        {
+            "dim": Param(int, 36, 1, 512),
+            "n_blocks": Param(int, 8, 1, 128),
+            "ffn_scale": Param(float, 2.0, 0.1, 8.0),
+        },
+    ),
 }
 """spandrel's architectures gensr trains: local or efficient networks whose hyperparameters spandrel
 detects from the weights. Keyed by spandrel's class name."""
@@ -143,6 +187,10 @@ def check_hparams(hparams: Mapping[str, Any], scale: int) -> tuple[Trainable, di
         )
         raise ValueError(f"architecture: {what}; trainable: {', '.join(sorted(TRAINABLE))}")
     spec = TRAINABLE[name]
+    if spec.scales and scale not in spec.scales:
+        raise ValueError(
+            f"architecture: {name} upscales x{', x'.join(map(str, spec.scales))} only, not x{scale}"
+        )
     kwargs: dict[str, Any] = {**spec.fixed, spec.scale_key: scale}
     accepted = ["architecture", *spec.params, spec.scale_key, *spec.fixed]
     for key, value in hparams.items():
@@ -175,13 +223,11 @@ class SpandrelArch(SpandrelNet):
 
     def __init__(self, *, architecture: str, scale: int, **hparams: Any) -> None:
         spec, kwargs = check_hparams({"architecture": architecture, **hparams}, scale)
-        import_spandrel()
-        cls = getattr(importlib.import_module(f"spandrel.architectures.{spec.module}"), spec.cls)
-        built = cls(**kwargs)
-        descriptor = describe(built.state_dict())
+        cls = spec.network_class()
+        descriptor = describe(cls(**kwargs).state_dict())
         found = _found(descriptor.model, spec)
         want = {k: kwargs[k] for k in found}
-        if type(descriptor.model).__name__ != spec.cls or found != want:
+        if type(descriptor.model) is not cls or found != want:
             diff = ", ".join(f"{k}={found[k]!r} instead of {want[k]!r}" for k in found if found[k] != want[k])
             raise ValueError(
                 f"spandrel reads these weights back as {type(descriptor.model).__name__} {diff}; "
@@ -190,8 +236,9 @@ class SpandrelArch(SpandrelNet):
         super().__init__(descriptor)
         self.spec = spec
         for name, p in self.model.named_parameters():
-            if any(part in name.split(".") for part in spec.derived):
-                p.requires_grad_(False)  # computed from the trained weights
+            derived = any(part in name.split(".") for part in spec.derived)  # computed from trained weights
+            if derived or any(fnmatch.fnmatchcase(name, pattern) for pattern in spec.unused):
+                p.requires_grad_(False)
         self.hparams = {"architecture": architecture, "scale": scale, **{k: kwargs[k] for k in spec.params}}
 
     @torch.no_grad()
@@ -211,8 +258,8 @@ def trainable_hparams(net: SpandrelNet) -> dict[str, Any]:
     Raises:
         ValueError: not an architecture of :data:`TRAINABLE`.
     """
-    name = type(net.model).__name__
-    if name not in TRAINABLE:
+    name = next((k for k, s in TRAINABLE.items() if type(net.model) is s.network_class()), None)
+    if name is None:
         raise ValueError(
             f"a {net.architecture} model; gensr trains {', '.join(sorted(TRAINABLE))} of spandrel's"
         )
