@@ -32,6 +32,7 @@ from gensr.degrade import BicubicConfig, DegradationConfig, degrade
 from gensr.evaluate import TRACKS, comparison_grid, interpolation_method, make_lr, mod_crop, score
 from gensr.imageio import read_rgb8
 from gensr.infer import Upscaler
+from gensr.infer.geometry import geometry_of
 from gensr.metrics.artefacts import periodic_ratio
 
 __all__ = ["RUN_TRACK", "TRACK_LABELS", "ValSet", "load_val_set", "validate"]
@@ -179,7 +180,10 @@ def validate(
         "val/bicubic_psnr_y": ..., ...}`` (means over the images, then over the tracks), and with
         named tracks ``val/<label>_psnr_y``, ... and ``val/bicubic_<label>_psnr_y``, ... per track.
     """
-    up = Upscaler(_snapshot(net), scale=val.scale, device=device)  # the path `gensr upscale` takes
+    snap = _snapshot(net)
+    # the path `gensr upscale` takes, at the network's default overlap: a non-local network's weights change
+    # with every validation, so measuring its overlap (gensr.infer.seams) would be new work each time
+    up = Upscaler(snap, scale=val.scale, device=device, overlap=geometry_of(snap, val.scale).overlap)
     rows: dict[str, list[dict[str, float]]] = {}
     bicubic = interpolation_method("bicubic", val.scale)
     for track, lrs in val.lr.items():
