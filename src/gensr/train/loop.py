@@ -23,6 +23,7 @@ Run it with ``gensr train --config FILE`` or, on several GPUs/processes,
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -104,6 +105,7 @@ def fit(
         raise ConfigError(f"train.device: {e}") from None
     owned = env.active and not torch.distributed.is_initialized()
     init_distributed(env, device)
+    state: TrainState | None = None
     try:
         with ExitStack() as stack:  # the log, progress bar and signal handlers end with the run
             if device.type == "cuda":
@@ -112,6 +114,11 @@ def fit(
             return _run(state, stack, callback)
     finally:
         if owned:
+            # DDP's reducers hold the process group: freed first, so destroying the group ends gloo's threads
+            # now, not at interpreter exit (one CI run of tests/train/test_ddp.py on a loaded machine saw a
+            # process abort after its run was done: "terminate called without an active exception")
+            state = None
+            gc.collect()
             close_distributed()
 
 
