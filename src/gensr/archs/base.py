@@ -119,6 +119,22 @@ def upsample_factors(scale: int) -> list[int]:
     return list(factors[scale])
 
 
+TAIL_SCALES: dict[str, tuple[int, ...]] = {
+    "pixelshuffle": (1, 2, 3, 4),
+    "nearest": (2, 3, 4),
+    "deconv": (2, 3, 4),
+}
+"""Scales per upsampler of an output tail that is one conv and one pixel shuffle by the scale, or
+:func:`upconv` stages of :func:`upsample_factors` and a last conv (SRVGGNetCompact, SPAN)."""
+
+
+def tail_stages(upsampler: str, scale: int) -> list[Stage]:
+    """The receptive-field stages of that tail (see :data:`TAIL_SCALES`)."""
+    if upsampler == "pixelshuffle":
+        return [("conv", 1), ("up", scale)]
+    return [*upsample_stages(upsampler, upsample_factors(scale)), ("conv", 1)]
+
+
 class ConvPixelShuffle(nn.Conv2d):
     """3x3 conv to ``out_ch * f * f`` channels, then pixel shuffle by ``f``.
 

@@ -23,15 +23,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gensr.archs.base import (
+    TAIL_SCALES,
     UPSAMPLERS,
     Stage,
     chain_radius,
     check_choice,
     on_meta,
     store_hparams,
+    tail_stages,
     upconv,
     upsample_factors,
-    upsample_stages,
 )
 
 ACT_TYPES = ("prelu", "relu", "leakyrelu")
@@ -48,11 +49,7 @@ def _activation(act_type: str, num_feat: int) -> nn.Module:
 class SRVGGNetCompact(nn.Module):
     """Compact VGG-style generator; ``(B, C, H, W) -> (B, C_out, H*scale, W*scale)``, range [0, 1]."""
 
-    SCALES: ClassVar[dict[str, tuple[int, ...]]] = {
-        "pixelshuffle": (1, 2, 3, 4),
-        "nearest": (2, 3, 4),
-        "deconv": (2, 3, 4),
-    }
+    SCALES: ClassVar[dict[str, tuple[int, ...]]] = TAIL_SCALES
     """Supported scales per upsampler."""
 
     @store_hparams
@@ -124,10 +121,7 @@ class SRVGGNetCompact(nn.Module):
     def receptive_radius(self) -> int:
         """Input pixels an output pixel depends on, each way: the conv chain (the skip is nearest)."""
         hp, net_s = self.hparams, self.net_scale  # type: ignore[attr-defined]
-        if hp["upsampler"] == "pixelshuffle":
-            up: list[Stage] = [("conv", 1), ("up", net_s)]
-        else:
-            up = [*upsample_stages(hp["upsampler"], upsample_factors(net_s)), ("conv", 1)]
+        up = tail_stages(hp["upsampler"], net_s)
         resize: list[Stage] = [("conv", 2)] if net_s != self.scale else []  # bicubic to ``scale``
         return chain_radius([("conv", 1)] * (hp["num_conv"] + 1) + up + resize)
 

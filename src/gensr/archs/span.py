@@ -18,15 +18,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gensr.archs.base import (
+    TAIL_SCALES,
     UPSAMPLERS,
     Stage,
     chain_radius,
     check_choice,
     on_meta,
     store_hparams,
+    tail_stages,
     upconv,
     upsample_factors,
-    upsample_stages,
 )
 
 
@@ -48,11 +49,7 @@ class SPAB(nn.Module):
 class SPAN(nn.Module):
     """SPAN-like generator; ``(B, C, H, W) -> (B, C, H*scale, W*scale)``, range [0, 1]."""
 
-    SCALES: ClassVar[dict[str, tuple[int, ...]]] = {
-        "pixelshuffle": (1, 2, 3, 4),
-        "nearest": (2, 3, 4),
-        "deconv": (2, 3, 4),
-    }
+    SCALES: ClassVar[dict[str, tuple[int, ...]]] = TAIL_SCALES
 
     @store_hparams
     def __init__(
@@ -99,11 +96,8 @@ class SPAN(nn.Module):
     def receptive_radius(self) -> int:
         """Input pixels an output pixel depends on, each way (the skip is nearest)."""
         hp = self.hparams  # type: ignore[attr-defined]
-        if hp["upsampler"] == "pixelshuffle":
-            up: list[Stage] = [("conv", 1), ("up", self.scale)]
-        else:
-            up = [*upsample_stages(hp["upsampler"], upsample_factors(self.scale)), ("conv", 1)]
-        return chain_radius([("conv", 1)] * (3 * hp["num_block"] + 2) + up)
+        body: list[Stage] = [("conv", 1)] * (3 * hp["num_block"] + 2)
+        return chain_radius(body + tail_stages(hp["upsampler"], self.scale))
 
     def forward(self, x: Tensor) -> Tensor:
         feat = self.conv_first(x)
