@@ -14,7 +14,6 @@ Usage: python benchmarks/spandrel_archs.py [ARCH ...]
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "models"))
 
-from spandrel_cases import cases, random_state  # noqa: E402
+from spandrel_cases import cases, random_state, rgb_psnr  # noqa: E402
 
 from gensr.imageio import read_image  # noqa: E402
 from gensr.infer import Upscaler  # noqa: E402
@@ -38,11 +37,6 @@ from gensr.models import load_model  # noqa: E402
 
 N = 256
 """Side of the test input (the sample photo reduced 2x)."""
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a.double() - b.double()) ** 2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
 
 
 def _db(db: float) -> str:
@@ -76,7 +70,7 @@ def main(only: list[str]) -> None:
             up = Upscaler(net, tile=32)
             plan = up.plan(N, N)
             took = time.perf_counter() - t0
-            measured = _psnr(up.upscale_tensor(lr), whole)
+            measured = rgb_psnr(up.upscale_tensor(lr), whole)
             if net.local:
                 cut, chosen = "-", f"{plan.overlap} px, cut, {_db(measured)}"
             else:
@@ -84,7 +78,7 @@ def main(only: list[str]) -> None:
                 run = make_plan(net, ref.geometry, N, N, tile=32, overlap=32, batch=1, device=ref.device,
                                 dtype=ref.dtype, blend=0)  # fmt: skip
                 tiled = run_tiles(net, lr, ref.geometry, run, device=ref.device, dtype=ref.dtype)
-                cut = _db(_psnr(tiled, whole))
+                cut = _db(rgb_psnr(tiled, whole))
                 how = "blended" if plan.blend else "cut"
                 chosen = f"{plan.overlap} px, {how}, {_db(measured)} ({took:.0f} s to measure)"
             prec = ", ".join(str(t).removeprefix("torch.").replace("float", "fp").replace("bfp16", "bf16")

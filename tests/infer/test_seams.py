@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from gensr.infer.geometry import geometry_of
 from gensr.infer.seams import chosen_overlap, measure_overlap, weights_digest
 from gensr.infer.tiling import ramp, run_tiles
 from gensr.infer.tuning import Plan
+from gensr.metrics.fidelity import psnr
 
 CPU = torch.device("cpu")
 
@@ -59,13 +59,12 @@ class Pooled(nn.Module):
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+    return float(psnr(a, b, y_channel=False))
 
 
 def _run(net: nn.Module, lr: torch.Tensor, *, tile: int, overlap: int, blend: int) -> torch.Tensor:
     geom = geometry_of(net)
-    window = -(-(tile + 2 * overlap) // geom.align) * geom.align if tile else max(lr.shape[-2:])
+    window = geom.window(tile, overlap) if tile else max(lr.shape[-2:])
     plan = Plan(tile=tile, window=window, overlap=overlap, batch=1, blend=blend)
     return run_tiles(net, lr, geom, plan, device=CPU, dtype=torch.float32)
 

@@ -61,6 +61,16 @@ class Geometry:
         """Window sides are multiples of this: :data:`WINDOW_ALIGN` and the size multiple."""
         return math.lcm(WINDOW_ALIGN, self.size_multiple)
 
+    def window(self, core: int, overlap: int) -> int:
+        """The side of the window run for a ``core``-px tile core with ``overlap`` of context each side:
+        a multiple of :attr:`align`, at least :attr:`min_size`."""
+        return max(-(-(core + 2 * overlap) // self.align) * self.align, self.min_window)
+
+    @property
+    def min_window(self) -> int:
+        """The smallest window side: :attr:`min_size` rounded up to :attr:`align`."""
+        return -(-self.min_size // self.align) * self.align
+
     def grid_overlap(self, overlap: int | None) -> int:
         """``overlap`` (None: :attr:`overlap`) rounded up to the size multiple (tiles start on its grid)."""
         m = self.size_multiple

@@ -17,7 +17,6 @@ probe of at most :data:`PROBE_MAX` pixels a side; ``notify`` is told).
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from gensr.base.cache import cache_dir, read_json_table, update_json_table
 from gensr.infer.geometry import Geometry
 from gensr.infer.tiling import run_tiles
 from gensr.infer.tuning import Plan
+from gensr.metrics.fidelity import psnr
 
 __all__ = [
     "CANDIDATES",
@@ -87,12 +87,6 @@ def _probe(side: int) -> torch.Tensor:
     return t[..., y0 : y0 + side, x0 : x0 + side].contiguous()
 
 
-def _window(geom: Geometry, core: int, overlap: int) -> int:
-    """The window side a plan runs for ``core`` and ``overlap`` (aligned, at least the min size)."""
-    a = geom.align
-    return max(-(-(core + 2 * overlap) // a) * a, -(-geom.min_size // a) * a)
-
-
 def probe_core(geom: Geometry, tile: int) -> int:
     """The tile core the probe is cut with: the plan's ``tile``, at most :data:`CORE_MAX`, on the
     size multiple. Smaller cores see less of the image, so a capped core errs on the safe side."""
@@ -102,12 +96,7 @@ def probe_core(geom: Geometry, tile: int) -> int:
 
 def _side(geom: Geometry, core: int, overlap: int) -> int:
     """The probe side for ``core`` and ``overlap``: two cores, and longer than one window (so tiles meet)."""
-    return max(2 * core, _window(geom, core, geom.grid_overlap(overlap)) + geom.align)
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(torch.mean((a.double() - b.double()) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+    return max(2 * core, geom.window(core, geom.grid_overlap(overlap)) + geom.align)
 
 
 def measure_overlap(
@@ -138,11 +127,11 @@ def measure_overlap(
     trials: list[tuple[int, int, float]] = []
     for ov in fits:
         g = geom.grid_overlap(ov)
-        window = _window(geom, core, g)
+        window = geom.window(core, g)
         for blend in (0, g // 2):
             plan = Plan(tile=core, window=window, overlap=g, batch=1, blend=blend)
             tiled = run_tiles(net, lr, geom, plan, device=device, dtype=dtype)
-            trials.append((g, blend, _psnr(tiled, whole)))
+            trials.append((g, blend, float(psnr(tiled, whole, y_channel=False))))  # over RGB, batch of 1
         if max(trials[-1][2], trials[-2][2]) >= target:
             break
     ok = [t for t in trials if t[2] >= target and t[0] == trials[-1][0]]
@@ -154,11 +143,11 @@ def weights_digest(net: nn.Module) -> str:
     """A digest of the network's parameters and buffers (names, shapes, dtypes and values); for a
     network that holds none (an ONNX session), of its file's path, size and modification time."""
     h = hashlib.blake2b(digest_size=16)
-    path = getattr(net, "path", None)
-    if not net.state_dict() and isinstance(path, Path) and path.is_file():
+    state, path = net.state_dict(), getattr(net, "path", None)
+    if not state and isinstance(path, Path) and path.is_file():
         st = path.stat()
         h.update(f"{path.resolve()} {st.st_size} {st.st_mtime_ns}".encode())
-    for name, t in net.state_dict().items():
+    for name, t in state.items():
         h.update(f"{name} {tuple(t.shape)} {t.dtype};".encode())
         h.update(t.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()

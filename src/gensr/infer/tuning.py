@@ -133,11 +133,7 @@ def make_plan(
         rows = max(m, min(hp, BAND_BYTES // (4 * 3 * s * s * wp)) // m * m)  # a row of windows when it fits
     elif tile is None:
         tile = auto_tile(net, geom, hp, wp, overlap=ov, device=device, dtype=dtype, notify=notify)
-    if tile == 0:
-        window = max(hp, wp)
-    else:
-        window = -(-(max(m, tile // m * m) + 2 * ov) // geom.align) * geom.align
-    window = max(window, -(-geom.min_size // geom.align) * geom.align)
+    window = max(hp, wp, geom.min_window) if tile == 0 else geom.window(max(m, tile // m * m), ov)
     if batch is None:
         batch = 1 if device.type == "cpu" else gpu_batch(net, geom, window, device=device, dtype=dtype)
     if blend is None:
