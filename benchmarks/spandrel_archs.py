@@ -4,7 +4,7 @@ Small random-weight instances (``tests/models/spandrel_cases.py``) saved as .pth
 ``gensr.models.load_model``. Seams: gensr's tiled output against its own whole-image output on the
 sample photo reduced 2x (256x256 input, 32-px tile cores), PSNR over RGB; "exact" is >= 100 dB. Local
 (convolution-only) architectures are cut at their receptive radius. For the others the table gives the
-cut at a 32-px overlap (gensr before blending) and what ``gensr.infer.seams`` measured for the model on
+cut at a 32-px overlap (for comparison) and what ``gensr.infer.seams`` measured for the model on
 its own probe (the centre of the sample photo): the overlap, cut or blended, the dB that choice gives on
 the 256x256 input, and the seconds the measurement took. Random-weight seams are not those of trained
 models. The table goes to ``docs/spandrel.md``.
