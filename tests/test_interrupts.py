@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +43,28 @@ def test_the_count_starts_at_zero_each_time() -> None:
         _swallowing_library()
     with interrupts.counted():
         assert not interrupts.pending()
+
+
+def test_ctrl_c_in_an_import_waits_for_the_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raising inside an import can abort the process (a pybind11 callback in torch's import): the
+    interrupt is held until the import is done, then delivered where the program goes on."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("the test runner handles SIGINT itself")
+    (tmp_path / "gensr_slow_import.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "for _ in range(20):\n"
+        "    time.sleep(0.01)\n"
+        "DONE = True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "gensr_slow_import", raising=False)
+    after = []
+    with pytest.raises(KeyboardInterrupt), interrupts.counted():
+        import gensr_slow_import  # noqa: F401
+
+        after.append(time.monotonic())
+        time.sleep(5)  # the interrupt arrives here, well before the sleep ends
+    assert sys.modules["gensr_slow_import"].DONE and after
+    assert time.monotonic() - after[0] < 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -5,17 +5,47 @@ through: torch's import turns an interrupted import into an ``ImportError`` ("ca
 more than once"), and an interrupt can land inside a broad ``except`` of a library. So the command
 line counts SIGINTs (:func:`counted`), and gensr's own broad handlers, the per-input loops and the
 engine measurement, call :func:`check` to stop as the user asked instead of going on.
+
+A Ctrl-C during an import waits for the import to finish: an import runs C++ extension code that calls
+back into Python (torch's ``_c10d_init`` through pybind11), and a KeyboardInterrupt raised in such a
+callback aborts the process (``terminate called after throwing an instance of
+'pybind11::error_already_set'``, SIGABRT, seen once in 4 tries of Ctrl-C 0.3 s into ``gensr upscale``).
+So the handler, when it finds an import on the stack, only counts; a watcher thread sends the SIGINT
+again once the main thread has left every import (torch's takes about a second).
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 _SEEN = [0]
+_ACTIVE = threading.Event()  # set while counted() has its handler installed
+_RECHECK_S = 0.02
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether an import is under way on this stack (importlib's frames are on it)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _resend_after_imports(main: int) -> None:
+    """Watcher thread: SIGINT to the main thread once no import is on its stack."""
+    while _ACTIVE.is_set():
+        time.sleep(_RECHECK_S)
+        if not _importing(sys._current_frames().get(main)):
+            if _ACTIVE.is_set():
+                signal.pthread_kill(main, signal.SIGINT)
+            return
 
 
 @contextmanager
@@ -31,13 +61,20 @@ def counted() -> Iterator[None]:
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         _SEEN[0] += 1
+        if _importing(frame):  # raising here can abort the process: ask again after the import
+            main = threading.main_thread().ident
+            assert main is not None
+            threading.Thread(target=_resend_after_imports, args=(main,), daemon=True).start()
+            return
         raise KeyboardInterrupt
 
     _SEEN[0] = 0
     signal.signal(signal.SIGINT, on_sigint)
+    _ACTIVE.set()
     try:
         yield
     finally:
+        _ACTIVE.clear()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
