@@ -643,7 +643,9 @@ def ctrl_c_during_imports_early(d: Path):
 
 @case("traceback", 130, sigint_after=1.2)
 def ctrl_c_during_imports_late(d: Path):
-    save(d / "a.png", photo(12, 16))
+    # the last imports or the first tiles: a 12x16 input was done by 1.2 s on a quick machine (exit 0,
+    # the Ctrl-C came after the end); this one runs about 5 s here
+    save(d / "a.png", photo(1200, 1200))
     return upscale(d, d / "a.png"), None
 
 
