@@ -98,6 +98,10 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError(
             f"loss.grid_weight: a grid needs an upsampling period (scale >= 2), got scale {cfg.scale}"
         )
+    if cfg.perceptual.blind_to_grid and cfg.scale < 2:
+        raise ConfigError(
+            f"perceptual.blind_to_grid: a grid needs an upsampling period (scale >= 2), got scale {cfg.scale}"
+        )
     _check_distill(cfg)
 
 

@@ -274,7 +274,7 @@ def build_perceptual(cfg: TrainConfig, device: torch.device) -> PerceptualLoss |
     if cfg.loss.perceptual_weight <= 0 and (not cfg.distill.teacher or cfg.distill.perceptual_weight <= 0):
         return None
     p = cfg.perceptual
-    blind = cfg.scale if p.blind_to_grid and cfg.scale >= 2 else 0
+    blind = cfg.scale if p.blind_to_grid else 0  # scale >= 2 checked with the config
     return PerceptualLoss(vgg_features(p.vgg_file), p.layers, p.criterion, blind_period=blind).to(device)
 
 
