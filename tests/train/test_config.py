@@ -139,9 +139,17 @@ def test_grid_weight_needs_an_upsampling_period() -> None:
     with pytest.raises(ConfigError, match=r"^loss\.grid_weight: a grid needs an upsampling period"):
         from_dict({"scale": 1, "loss": {"grid_weight": 1.0}})
     assert from_dict({"loss": {"grid_weight": 2.0}}).loss.grid_weight == 2.0
+    with pytest.raises(ConfigError, match=r"^loss\.grid_cells: must be >= 1"):
+        from_dict({"loss": {"grid_cells": 0}})
 
 
 def test_blind_to_grid_needs_an_upsampling_period() -> None:
     with pytest.raises(ConfigError, match=r"^perceptual\.blind_to_grid: a grid needs an upsampling period"):
         from_dict({"scale": 1, "perceptual": {"blind_to_grid": True}})
     assert from_dict({"perceptual": {"blind_to_grid": True}}).perceptual.blind_to_grid
+
+
+def test_grid_cells_default_is_the_losses_own() -> None:
+    from gensr.train.losses import GRID_CELLS
+
+    assert from_dict({}).loss.grid_cells == GRID_CELLS

@@ -95,6 +95,9 @@ class LossConfig:
     """ε: :func:`gensr.train.losses.grid_loss` between the output and its pixel reference (the
     teacher's output when distilling, else the target): a dotted grid at the upsampling period costs
     this much. Perceptual and adversarial terms tend to draw one; 0 = off."""
+    grid_cells: int = 4
+    """Side, in periods, of the windows the grid term compares the phases in (4: 16-px windows at x4); a
+    value as large as the crop compares whole crops, the exact frequencies the periodic ratio measures."""
     adversarial: Literal["vanilla", "lsgan", "ragan", "hinge"] = "vanilla"
     """GAN loss: BCE (SRGAN), least squares, relativistic average (ESRGAN), hinge."""
     adversarial_weight: float = 0.0

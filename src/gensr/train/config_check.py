@@ -94,6 +94,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError("perceptual.layers: empty while loss.perceptual_weight > 0")
     if cfg.loss.grid_weight < 0:
         raise ConfigError(f"loss.grid_weight: must be >= 0, got {cfg.loss.grid_weight}")
+    if cfg.loss.grid_cells < 1:
+        raise ConfigError(f"loss.grid_cells: must be >= 1, got {cfg.loss.grid_cells}")
     if cfg.loss.grid_weight > 0 and cfg.scale < 2:
         raise ConfigError(
             f"loss.grid_weight: a grid needs an upsampling period (scale >= 2), got scale {cfg.scale}"

@@ -123,7 +123,7 @@ def train_step_g(
                 terms["g/distill_percep"] = perceptual(sr, t_sr).float()
             total = total + distill.perceptual_weight * terms["g/distill_percep"]  # δ_p
     if loss.grid_weight > 0:  # against the teacher when distilling: its own grid is not the student's fault
-        terms["g/grid"] = grid_loss(sr.float(), t_sr if t_sr is not None else target, period)
+        terms["g/grid"] = grid_loss(sr.float(), t_sr if t_sr is not None else target, period, loss.grid_cells)
         total = total + loss.grid_weight * terms["g/grid"]  # ε
     if d is not None:
         flags = [p.requires_grad for p in d.parameters()]
