@@ -26,6 +26,7 @@ from gensr.infer import (
 )
 from gensr.infer.geometry import Geometry, conv_radius, geometry_of
 from gensr.infer.tuning import make_plan
+from gensr.infer.upscaler import is_neutral
 
 
 def small_net(scale: int = 2, feat: int = 8) -> nn.Module:
@@ -433,6 +434,25 @@ def test_upscaler_keeps_image_properties() -> None:
         assert (out.bits, out.gray, out.exif, out.icc) == (16, True, b"Exif\x00\x00x", b"icc")
         assert torch.equal(out.rgb[:, 0], out.rgb[:, 1])  # grey stays grey
         assert 0 <= out.alpha.min() and out.alpha.max() <= 1
+
+
+def test_a_grey_picture_stored_as_colour_stays_grey() -> None:
+    """R = G = B everywhere (a grey JPEG decodes so): the output is grey although the network adds colour;
+    still written as colour. One colour pixel and the network's colour is kept."""
+
+    class Tint(nn.Module):  # adds a different amount to each channel: colour on a grey input
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            up = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+            return up + torch.tensor([0.05, 0.0, -0.05]).view(1, 3, 1, 1)
+
+    grey = (0.1 + 0.8 * torch.rand(1, 1, 9, 10)).expand(1, 3, -1, -1).clone()  # no clipping
+    up = Upscaler(Tint(), scale=2, device="cpu", tile=0)
+    out = up.upscale(Image(rgb=grey))
+    assert not out.gray and is_neutral(out.rgb)
+    assert (out.rgb[:, 0] - torch.nn.functional.interpolate(grey, scale_factor=2)[:, 0]).abs().max() < 1e-6
+    grey[0, 0, 4, 4] += 0.01  # no longer grey: the network's output as it is
+    out = up.upscale(Image(rgb=grey))
+    assert (out.rgb[:, 0] - out.rgb[:, 2]).abs().max() > 0.09
 
 
 # ------------------------------------------------------------------------------ bands (flat memory)

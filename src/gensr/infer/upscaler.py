@@ -146,6 +146,7 @@ class Upscaler:
         whole output (:meth:`plan` with ``bands``). Alpha is upscaled band by band too.
         """
         rgb, alpha = image.rgb, image.alpha
+        grey = image.gray or is_neutral(rgb)  # a grey picture, even stored as colour, stays grey
         if alpha is not None:
             rgb = fill_transparent(rgb, alpha)
         run = self.plan(image.height, image.width, bands=True)
@@ -166,11 +167,18 @@ class Upscaler:
                 a = next(net_alpha).mean(dim=1, keepdim=True)
             elif alpha is not None:
                 a = upscale_alpha(alpha, self.scale, rows=(y, y + n))
-            if image.gray:
+            if grey:
                 sr = sr.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
             yield image.replace(rgb=sr, alpha=a)
             y += n
             del sr, a  # before the next band is computed
+
+
+def is_neutral(rgb: torch.Tensor) -> bool:
+    """Whether every pixel of ``rgb`` ``(1, 3, H, W)`` has equal red, green and blue: a grey picture stored
+    as colour (a grey JPEG decodes so). A network can still add colour to it (a GAN-trained one does, a few
+    levels: it saw colour photos as real), which a grey picture must not get."""
+    return bool(torch.equal(rgb[:, 0], rgb[:, 1]) and torch.equal(rgb[:, 1], rgb[:, 2]))
 
 
 def tile_upscale(
