@@ -68,3 +68,24 @@ def test_ctrl_c_in_an_import_waits_for_the_import(tmp_path: Path, monkeypatch: p
     assert sys.modules["gensr_slow_import"].DONE and after
     assert time.monotonic() - after[0] < 2
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_held_back_ctrl_c_raised_by_check_is_not_sent_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The held-back Ctrl-C can reach a :func:`interrupts.check` before the watcher sends it again;
+    then it must not arrive a second time (it would land in the code that reports the first)."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("the test runner handles SIGINT itself")
+    code = "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n"
+    (tmp_path / "gensr_quick_import.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "gensr_quick_import", raising=False)
+    monkeypatch.setattr(interrupts, "_RECHECK_S", 0.3)  # the watcher looks late: check() comes first
+    with interrupts.counted():
+        import gensr_quick_import  # noqa: F401
+
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+        time.sleep(1.0)  # a second KeyboardInterrupt would be raised here
+    assert interrupts.pending()

@@ -26,6 +26,9 @@ from types import FrameType
 
 _SEEN = [0]
 _ACTIVE = threading.Event()  # set while counted() has its handler installed
+_OWED = threading.Event()  # a Ctrl-C held back during an import, not raised yet
+_RESENT = threading.Event()  # the SIGINT on its way is the watcher's, not the user's
+_WATCHING = threading.Event()  # a watcher thread is waiting for the imports to end
 _RECHECK_S = 0.02
 
 
@@ -39,37 +42,53 @@ def _importing(frame: FrameType | None) -> bool:
 
 
 def _resend_after_imports(main: int) -> None:
-    """Watcher thread: SIGINT to the main thread once no import is on its stack."""
-    while _ACTIVE.is_set():
-        time.sleep(_RECHECK_S)
-        if not _importing(sys._current_frames().get(main)):
-            if _ACTIVE.is_set():
-                signal.pthread_kill(main, signal.SIGINT)
-            return
+    """Watcher thread: SIGINT to the main thread once no import is on its stack, unless the held-back
+    Ctrl-C was raised meanwhile (:func:`check`)."""
+    try:
+        while _ACTIVE.is_set() and _OWED.is_set():
+            time.sleep(_RECHECK_S)
+            if not _importing(sys._current_frames().get(main)):
+                if _ACTIVE.is_set() and _OWED.is_set():
+                    _RESENT.set()
+                    signal.pthread_kill(main, signal.SIGINT)
+                return
+    finally:
+        _WATCHING.clear()
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    if _RESENT.is_set():  # the watcher's SIGINT
+        _RESENT.clear()
+        if not _OWED.is_set():
+            return  # check() raised the held-back Ctrl-C meanwhile: raising again would hit its handler
+    else:
+        _SEEN[0] += 1
+    if _importing(frame):  # raising here can abort the process: ask again after the import
+        _OWED.set()
+        if not _WATCHING.is_set():
+            _WATCHING.set()
+            main = threading.main_thread().ident
+            assert main is not None
+            threading.Thread(target=_resend_after_imports, args=(main,), daemon=True).start()
+        return
+    _OWED.clear()
+    raise KeyboardInterrupt
 
 
 @contextmanager
 def counted() -> Iterator[None]:
     """Count SIGINTs while the block runs (main thread, Python's default handler only; the count
-    starts at zero); each still raises KeyboardInterrupt as usual."""
+    starts at zero); each still raises KeyboardInterrupt as usual, after the import under way if any."""
     if (
         threading.current_thread() is not threading.main_thread()
         or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
     ):
         yield  # someone else (a test harness, an embedding program) handles Ctrl-C
         return
-
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
-        _SEEN[0] += 1
-        if _importing(frame):  # raising here can abort the process: ask again after the import
-            main = threading.main_thread().ident
-            assert main is not None
-            threading.Thread(target=_resend_after_imports, args=(main,), daemon=True).start()
-            return
-        raise KeyboardInterrupt
-
     _SEEN[0] = 0
-    signal.signal(signal.SIGINT, on_sigint)
+    for flag in (_OWED, _RESENT):
+        flag.clear()
+    signal.signal(signal.SIGINT, _on_sigint)
     _ACTIVE.set()
     try:
         yield
@@ -91,4 +110,5 @@ def handled() -> None:
 def check() -> None:
     """Raise ``KeyboardInterrupt`` if the user pressed Ctrl-C, even if a library swallowed it."""
     if pending():
+        _OWED.clear()  # raised here: the watcher must not send it again
         raise KeyboardInterrupt
