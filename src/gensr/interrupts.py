@@ -45,12 +45,13 @@ def _resend_after_imports(main: int) -> None:
     """Watcher thread: SIGINT to the main thread once no import is on its stack, unless the held-back
     Ctrl-C was raised meanwhile (:func:`check`)."""
     try:
-        while _ACTIVE.is_set() and _OWED.is_set():
+        while True:
             time.sleep(_RECHECK_S)
+            if not (_ACTIVE.is_set() and _OWED.is_set()):
+                return  # counted() ended, or check() raised it
             if not _importing(sys._current_frames().get(main)):
-                if _ACTIVE.is_set() and _OWED.is_set():
-                    _RESENT.set()
-                    signal.pthread_kill(main, signal.SIGINT)
+                _RESENT.set()
+                signal.pthread_kill(main, signal.SIGINT)
                 return
     finally:
         _WATCHING.clear()

@@ -26,7 +26,7 @@ from gensr.infer import (
 )
 from gensr.infer.geometry import Geometry, conv_radius, geometry_of
 from gensr.infer.tuning import make_plan
-from gensr.infer.upscaler import is_neutral
+from gensr.metrics.artefacts import is_neutral
 
 
 def small_net(scale: int = 2, feat: int = 8) -> nn.Module:

@@ -14,6 +14,7 @@ from gensr.infer.geometry import geometry_of
 from gensr.infer.seams import chosen_overlap
 from gensr.infer.tiling import Progress, iter_bands, run_tiles
 from gensr.infer.tuning import Plan, make_plan
+from gensr.metrics.artefacts import is_neutral
 
 ALPHA_METHODS = ("bicubic", "net")
 
@@ -146,7 +147,9 @@ class Upscaler:
         whole output (:meth:`plan` with ``bands``). Alpha is upscaled band by band too.
         """
         rgb, alpha = image.rgb, image.alpha
-        grey = image.gray or is_neutral(rgb)  # a grey picture, even stored as colour, stays grey
+        # a grey picture, even stored as colour, stays grey: a network can add colour to it (a GAN-trained
+        # one does, a few levels: it saw colour photos as real)
+        grey = image.gray or is_neutral(rgb)
         if alpha is not None:
             rgb = fill_transparent(rgb, alpha)
         run = self.plan(image.height, image.width, bands=True)
@@ -172,13 +175,6 @@ class Upscaler:
             yield image.replace(rgb=sr, alpha=a)
             y += n
             del sr, a  # before the next band is computed
-
-
-def is_neutral(rgb: torch.Tensor) -> bool:
-    """Whether every pixel of ``rgb`` ``(1, 3, H, W)`` has equal red, green and blue: a grey picture stored
-    as colour (a grey JPEG decodes so). A network can still add colour to it (a GAN-trained one does, a few
-    levels: it saw colour photos as real), which a grey picture must not get."""
-    return bool(torch.equal(rgb[:, 0], rgb[:, 1]) and torch.equal(rgb[:, 1], rgb[:, 2]))
 
 
 def tile_upscale(

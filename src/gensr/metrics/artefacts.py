@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from gensr.metrics.fidelity import rgb_to_y
 
-__all__ = ["periodic_peaks", "periodic_ratio", "grey_spread", "is_grey", "tint"]
+__all__ = ["periodic_peaks", "periodic_ratio", "grey_spread", "is_grey", "is_neutral", "tint"]
 
 RING = (2, 5)
 """Neighbourhood of a peak: frequency bins at Chebyshev distance 2..5 (inclusive) from it."""
@@ -96,11 +96,16 @@ def periodic_ratio(sr: torch.Tensor, period: int) -> float:
     return float(periodic_peaks(sr, period).max())
 
 
+def is_neutral(rgb: torch.Tensor) -> bool:
+    """Whether every pixel of ``rgb`` ``(B, 3, H, W)`` has exactly equal red, green and blue: a grey picture
+    stored as colour (a grey JPEG decodes so)."""
+    return bool(torch.equal(rgb[:, 0], rgb[:, 1]) and torch.equal(rgb[:, 1], rgb[:, 2]))
+
+
 def is_grey(x: torch.Tensor) -> bool:
     """True when the three channels of the 8-bit image are equal everywhere (a grey photo stored as RGB)."""
     _check(x, "is_grey")
-    q = torch.floor(x.clamp(0, 1) * 255 + 0.5)
-    return bool((q[:, 0] == q[:, 1]).all() and (q[:, 1] == q[:, 2]).all())
+    return is_neutral(torch.floor(x.clamp(0, 1) * 255 + 0.5))
 
 
 def grey_spread(sr: torch.Tensor) -> float:

@@ -96,14 +96,13 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"loss.grid_weight: must be >= 0, got {cfg.loss.grid_weight}")
     if cfg.loss.grid_cells < 1:
         raise ConfigError(f"loss.grid_cells: must be >= 1, got {cfg.loss.grid_cells}")
-    if cfg.loss.grid_weight > 0 and cfg.scale < 2:
-        raise ConfigError(
-            f"loss.grid_weight: a grid needs an upsampling period (scale >= 2), got scale {cfg.scale}"
-        )
-    if cfg.perceptual.blind_to_grid and cfg.scale < 2:
-        raise ConfigError(
-            f"perceptual.blind_to_grid: a grid needs an upsampling period (scale >= 2), got scale {cfg.scale}"
-        )
+    grid_switches = {
+        "loss.grid_weight": cfg.loss.grid_weight > 0,
+        "perceptual.blind_to_grid": cfg.perceptual.blind_to_grid,
+    }
+    for key, on in grid_switches.items():
+        if on and cfg.scale < 2:
+            raise ConfigError(f"{key}: a grid needs an upsampling period (scale >= 2), got scale {cfg.scale}")
     _check_distill(cfg)
 
 
